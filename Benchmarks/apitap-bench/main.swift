@@ -1,0 +1,34 @@
+// `make bench`: throughput of the hot path, and the runtime's cold start, idle memory and package size.
+import Glibc
+import HTTP
+import Pipeline
+
+let arguments = CommandLine.arguments.dropFirst()
+let only = Set(arguments.filter { !$0.hasPrefix("--") })
+let stage = arguments.first { $0.hasPrefix("--stage=") }.map { String($0.dropFirst("--stage=".count)) } ?? ".build/lambda/stage"
+let zipPath = arguments.first { $0.hasPrefix("--zip=") }.map { String($0.dropFirst("--zip=".count)) } ?? ".build/lambda/apitap.zip"
+
+func report(_ rows: [(name: String, value: Double, unit: String)]) {
+    for row in rows {
+        let value = row.value >= 100 ? String(Int(row.value.rounded())) : String((row.value * 100).rounded() / 100)
+        print("\(row.name): \(value) \(row.unit)")
+    }
+}
+
+func wanted(_ section: String) -> Bool { only.isEmpty || only.contains(section) }
+
+if wanted("stitch") {
+    report(stitchBenchmarks())
+    report(stitchBenchmarks(gzip: true))
+}
+if wanted("runtime") {
+    report(RuntimeBenchmarks(stage: stage).run())
+}
+if wanted("package") {
+    var st = stat()
+    if stat(zipPath, &st) == 0 {
+        report([("zip size", Double(st.st_size) / 1_048_576, "MiB")])
+    } else {
+        print("zip size: no package at \(zipPath) (run make package)")
+    }
+}

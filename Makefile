@@ -1,0 +1,48 @@
+# apitap: make run (a local tick, no AWS account needed) and make test (everything) are the two set-up commands.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+EVENT ?= events/health.json
+HANDLER ?=
+SWIFT_BUILD := swift build
+RELEASE := swift build -c release --static-swift-stdlib
+
+.PHONY: help deps build test package invoke run bench lint clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+deps: ## Install missing Debian/PyPI packages (build and test)
+	@scripts/dev/deps.sh all
+
+build: ## Debug build of the apitap executable
+	@scripts/dev/deps.sh build
+	$(SWIFT_BUILD) --product apitap
+
+package: ## Release build and .build/lambda/apitap.zip (bootstrap for provided.al2023)
+	@scripts/dev/deps.sh build
+	@scripts/package/package.sh
+
+test: ## Every test suite: Swift, the packaged zip (chroot, ministack), the deploy scripts (moto)
+	@scripts/dev/deps.sh all
+	@scripts/package/package.sh
+	@scripts/dev/test.sh
+
+invoke: build ## Run one event locally: make invoke EVENT=events/health.json [HANDLER=health]
+	$$($(SWIFT_BUILD) --show-bin-path)/apitap invoke --event $(EVENT) $(if $(HANDLER),--handler $(HANDLER))
+
+run: build ## The main job on an embedded default, locally (no AWS account)
+	$$($(SWIFT_BUILD) --show-bin-path)/apitap invoke --event events/health.json
+
+bench: package ## Benchmarks (figures recorded in docs/benchmarks.md)
+	$(RELEASE) --product apitap-bench
+	$$($(RELEASE) --show-bin-path)/apitap-bench
+
+lint: ## shellcheck, cfn-lint, and no Foundation in product code
+	@scripts/dev/deps.sh all
+	shellcheck scripts/*.sh scripts/lib/*.sh scripts/dev/*.sh scripts/package/*.sh Tests/package/*.sh Tests/scripts/*.sh
+	cfn-lint template/*.json
+	@! grep -rn '^import Foundation$$' Sources || { echo "product code must not import Foundation (use FoundationEssentials at most)"; exit 1; }
+
+clean: ## Remove build output
+	rm -rf .build .build-* .build_*

@@ -1,0 +1,47 @@
+// swift-tools-version: 6.1
+// apitap: a Swift AWS Lambda custom runtime that mirrors API Gateway traffic to UAP and exports Anypoint audit logs.
+import PackageDescription
+
+let package = Package(
+    name: "apitap",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "apitap", targets: ["apitap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // 4.x uses FoundationEssentials (3.x pulls in all of Foundation).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // C libraries, as system libraries, plus typed shims for their variadic/macro entry points.
+        .systemLibrary(name: "Clibcurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "Czlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CCurl", dependencies: ["Clibcurl"]),
+        .target(name: "CZlib", dependencies: ["Czlib"]),
+
+        .target(name: "Pipeline"),
+        .target(name: "HTTP", dependencies: ["CCurl", "CZlib", "Pipeline"]),
+        .target(name: "LambdaRuntime", dependencies: ["HTTP", "Pipeline"]),
+        .target(name: "AWS", dependencies: ["HTTP", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Traffic", dependencies: ["Pipeline", "HTTP"]),
+        .executableTarget(
+            name: "apitap",
+            dependencies: [
+                "LambdaRuntime", "HTTP", "Pipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "apitap-bench",
+            dependencies: ["LambdaRuntime", "HTTP", "Pipeline", "Traffic"],
+            path: "Benchmarks/apitap-bench"
+        ),
+
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
+        .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// System-library entry for zlib (Debian: zlib1g-dev).
+#include <zlib.h>

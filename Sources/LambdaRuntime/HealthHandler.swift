@@ -1,0 +1,63 @@
+// The `health` handler: version, handler list and a redacted summary of the configuration the process sees.
+import Pipeline
+
+public struct HealthHandler: LambdaHandler {
+    public let version: String
+    public let handlers: [String]
+
+    public init(version: String, handlers: [String]) {
+        self.version = version
+        self.handlers = handlers
+    }
+
+    public func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
+        // Any JSON is a valid health probe; anything else is a caller's mistake worth telling apart.
+        if !event.isEmpty {
+            do { _ = try JSONReader.parse(event) } catch {
+                throw FunctionError("InvalidEvent", "the event is not JSON: \(error)")
+            }
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("status", "ok")
+        w.field("version", version)
+        w.key("handlers"); w.beginArray(); for h in handlers { w.string(h) }; w.endArray()
+        w.field("requestId", context.requestID.value)
+        w.field("remainingTimeMs", context.deadline.remainingMilliseconds())
+        w.key("configuration")
+        w.beginObject()
+        for (key, value) in ConfigurationSummary.redacted(context.environment) { w.field(key, value) }
+        w.endObject()
+        w.endObject()
+        return w.bytes
+    }
+}
+
+/// Which settings the summary shows, and how secrets are hidden.
+public enum ConfigurationSummary {
+    static let prefixes = ["UAP_", "API_", "ENABLE_", "STATE_", "AUDIT_", "ANYPOINT_", "POLL_", "MAX_", "SEND_", "OUTPUT_",
+                           "INCOMPLETE_", "LOGS_", "CONTENT_TYPE_", "EXCLUDED_", "LOG_"]
+    static let exact: Set<String> = ["AWS_REGION", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
+                                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "_HANDLER",
+                                     "SSL_CERT_FILE"]
+    static let secretWords = ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE"]
+
+    /// The settings apitap reads, sorted by name; secret values become `***` (an ARN naming a secret is shown).
+    public static func redacted(_ env: [String: String]) -> [(String, String)] {
+        env.filter { key, _ in exact.contains(key) || prefixes.contains { key.hasPrefix($0) } }
+            .map { key, value in (key, redact(key: key, value: value)) }
+            .sorted { $0.0 < $1.0 }
+    }
+
+    public static func redact(key: String, value: String) -> String {
+        let upper = key.uppercased()
+        if upper.hasSuffix("_ARN") { return value }
+        if secretWords.contains(where: { upper.contains($0) }) || upper.hasSuffix("_KEY") { return value.isEmpty ? "" : "***" }
+        // Credentials embedded in a URL (`https://user:pass@host`).
+        if let scheme = value.firstRange(of: "://"), let at = value[scheme.upperBound...].firstIndex(of: "@"),
+           !value[scheme.upperBound..<at].contains("/") {
+            return String(value[..<scheme.upperBound]) + "***@" + String(value[value.index(after: at)...])
+        }
+        return value
+    }
+}

@@ -1,0 +1,138 @@
+// Where a source's checkpoint lives, committed only after delivery, and never by two runs at once.
+import Glibc
+
+/// The version of a stored checkpoint a commit is conditional on (an S3 ETag, a file's content hash).
+public enum CheckpointVersion: Sendable, Equatable {
+    /// Nothing stored yet: commit only if it is still absent (`If-None-Match: *`).
+    case absent
+    /// Commit only if the stored version is still this one (`If-Match`).
+    case version(String)
+}
+
+/// Another run committed first: this run's window must be abandoned (it will be re-read), not merged.
+public struct CheckpointConflict: Error, CustomStringConvertible, Sendable {
+    public let key: String
+    public init(key: String) { self.key = key }
+    public var description: String { "checkpoint \(key) was committed by another run in the meantime" }
+}
+
+public struct CheckpointStoreError: Error, CustomStringConvertible, Sendable {
+    public let key: String
+    public let message: String
+    public init(key: String, message: String) { self.key = key; self.message = message }
+    public var description: String { "checkpoint \(key): \(message)" }
+}
+
+public protocol CheckpointStore: Sendable {
+    /// The stored bytes (nil when there are none yet) and the version to commit against.
+    func load(key: String) async throws -> (bytes: [UInt8]?, version: CheckpointVersion)
+    /// Writes `bytes` only if the stored version is still `expected`; throws `CheckpointConflict` otherwise.
+    /// Returns the new version.
+    func commit(key: String, bytes: [UInt8], expected: CheckpointVersion) async throws -> CheckpointVersion
+}
+
+/// Checkpoints as files under a directory (`STATE_URI=file:///path`), for local runs. Conditional writes hold an
+/// exclusive `flock` on a lock file beside the checkpoint and compare content hashes; the write is atomic (rename).
+public struct FileCheckpointStore: CheckpointStore {
+    public let directory: String
+
+    public init(directory: String) throws(CheckpointStoreError) {
+        self.directory = directory
+        if mkdirAll(directory) != 0 {
+            throw CheckpointStoreError(key: directory, message: "cannot create the directory: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func path(_ key: String) -> String {
+        // Keys are ours (log group names and the like): keep them readable but flat and safe.
+        let safe = key.map { c -> Character in c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_" }
+        return directory + "/" + String(safe) + ".json"
+    }
+
+    public func load(key: String) async throws -> (bytes: [UInt8]?, version: CheckpointVersion) {
+        guard let bytes = try readIfPresent(path(key), key: key) else { return (nil, .absent) }
+        return (bytes, .version(FNV1a.hex(bytes)))
+    }
+
+    public func commit(key: String, bytes: [UInt8], expected: CheckpointVersion) async throws -> CheckpointVersion {
+        let file = path(key)
+        let lock = open(file + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw CheckpointStoreError(key: key, message: "cannot open the lock file") }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX) == 0 else { throw CheckpointStoreError(key: key, message: "cannot lock") }
+        let current = try readIfPresent(file, key: key).map { CheckpointVersion.version(FNV1a.hex($0)) } ?? .absent
+        guard current == expected else { throw CheckpointConflict(key: key) }
+        let temp = file + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CheckpointStoreError(key: key, message: "cannot write \(temp)") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 { if errno == EINTR { continue }; close(fd); throw CheckpointStoreError(key: key, message: "write failed") }
+            offset += n
+        }
+        guard fsync(fd) == 0, close(fd) == 0, rename(temp, file) == 0 else {
+            throw CheckpointStoreError(key: key, message: "cannot replace \(file): \(String(cString: strerror(errno)))")
+        }
+        return .version(FNV1a.hex(bytes))
+    }
+
+    private func readIfPresent(_ file: String, key: String) throws -> [UInt8]? {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw CheckpointStoreError(key: key, message: "cannot read \(file): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { return out }
+            if n < 0 { if errno == EINTR { continue }; throw CheckpointStoreError(key: key, message: "read failed") }
+            out.append(contentsOf: chunk[0..<n])
+        }
+    }
+}
+
+/// `mkdir -p`.
+func mkdirAll(_ path: String) -> Int32 {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { return -1 }
+    }
+    return 0
+}
+
+/// Stable 64-bit FNV-1a: the same bytes give the same value in every process (unlike `Hasher`, which is seeded).
+/// For checkpoint versions and transaction ids; not for anything an attacker may want to collide.
+public enum FNV1a {
+    public static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+    public static let prime: UInt64 = 0x0000_0100_0000_01b3
+
+    public static func hash<S: Sequence>(_ bytes: S, into state: inout UInt64) where S.Element == UInt8 {
+        for byte in bytes { state = (state ^ UInt64(byte)) &* prime }
+    }
+
+    public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        var state = offsetBasis
+        hash(bytes, into: &state)
+        return hex(state)
+    }
+
+    /// Hashes the parts with a 0xFF separator (never valid in UTF-8), so ("ab","c") and ("a","bc") differ.
+    public static func hex(_ parts: [String]) -> String {
+        var state = offsetBasis
+        for (i, part) in parts.enumerated() {
+            if i > 0 { state = (state ^ 0xFF) &* prime }
+            hash(part.utf8, into: &state)
+        }
+        return hex(state)
+    }
+
+    static func hex(_ state: UInt64) -> String {
+        let digits = String(state, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

@@ -1,0 +1,275 @@
+// A small byte-based JSON parser for single records (NDJSON lines, access-log records, checkpoint state).
+
+/// A parsed JSON value. Numbers that are integers and fit in 64 bits stay exact (`int`); other numbers are `double`.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
+    public var isNull: Bool { if case .null = self { return true } else { return false } }
+
+    /// The value as an exact integer: an `int`, or a `double` without a fraction that fits in Int64.
+    public var int64Value: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d):
+            guard d.isFinite, d == d.rounded(), d >= -9.2e18, d <= 9.2e18 else { return nil }
+            return Int64(d)
+        default: return nil
+        }
+    }
+
+    public subscript(key: String) -> JSONValue? { objectValue?[key] }
+}
+
+/// An object's members in document order (duplicates kept; lookup returns the first).
+public struct JSONObject: Sendable, Equatable {
+    public var members: [(key: String, value: JSONValue)]
+
+    public init(_ members: [(key: String, value: JSONValue)] = []) { self.members = members }
+
+    public subscript(key: String) -> JSONValue? {
+        for member in members where member.key == key { return member.value }
+        return nil
+    }
+
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.members.count == rhs.members.count else { return false }
+        for (l, r) in zip(lhs.members, rhs.members) where l.key != r.key || l.value != r.value { return false }
+        return true
+    }
+}
+
+/// Why a document is not JSON, and where (byte offset).
+public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    public let offset: Int
+    public let reason: String
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}
+
+public enum JSONReader {
+    /// Nesting limit: our documents are shallow, and an unbounded recursion would let input crash us.
+    public static let maxDepth = 256
+
+    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(JSONParseError) in try parse(buffer) } }.get()
+    }
+
+    public static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(JSONParseError) in try parse(buffer) } }.get()
+    }
+
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    public static func parse(_ buffer: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
+        var parser = Parser(buffer: buffer)
+        parser.skipWhitespace()
+        let value = try parser.value(depth: 0)
+        parser.skipWhitespace()
+        guard parser.position == buffer.count else { throw parser.error("trailing characters after the value") }
+        return value
+    }
+
+    private struct Parser {
+        let buffer: UnsafeRawBufferPointer
+        var position = 0
+
+        init(buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+        func error(_ reason: String) -> JSONParseError { JSONParseError(offset: position, reason: reason) }
+
+        mutating func skipWhitespace() {
+            while position < buffer.count {
+                switch buffer[position] {
+                case 0x20, 0x09, 0x0A, 0x0D: position += 1
+                default: return
+                }
+            }
+        }
+
+        mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+            guard depth < JSONReader.maxDepth else { throw error("nesting deeper than \(JSONReader.maxDepth)") }
+            guard position < buffer.count else { throw error("unexpected end of input") }
+            switch buffer[position] {
+            case UInt8(ascii: "{"): return try object(depth: depth)
+            case UInt8(ascii: "["): return try array(depth: depth)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+            default: throw error("unexpected character")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(JSONParseError) {
+            let count = word.utf8CodeUnitCount
+            guard buffer.count - position >= count else { throw error("unexpected end of input") }
+            let expected = UnsafeRawBufferPointer(start: word.utf8Start, count: count)
+            for i in 0..<count where buffer[position + i] != expected[i] { throw error("invalid literal") }
+            position += count
+        }
+
+        mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+            position += 1
+            var members: [(key: String, value: JSONValue)] = []
+            skipWhitespace()
+            if position < buffer.count, buffer[position] == UInt8(ascii: "}") { position += 1; return .object(JSONObject(members)) }
+            while true {
+                skipWhitespace()
+                guard position < buffer.count, buffer[position] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                let key = try string()
+                skipWhitespace()
+                guard position < buffer.count, buffer[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                position += 1
+                skipWhitespace()
+                members.append((key, try value(depth: depth + 1)))
+                skipWhitespace()
+                guard position < buffer.count else { throw error("unexpected end of input") }
+                if buffer[position] == UInt8(ascii: ",") { position += 1; continue }
+                if buffer[position] == UInt8(ascii: "}") { position += 1; return .object(JSONObject(members)) }
+                throw error("expected ',' or '}'")
+            }
+        }
+
+        mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+            position += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if position < buffer.count, buffer[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
+            while true {
+                skipWhitespace()
+                elements.append(try value(depth: depth + 1))
+                skipWhitespace()
+                guard position < buffer.count else { throw error("unexpected end of input") }
+                if buffer[position] == UInt8(ascii: ",") { position += 1; continue }
+                if buffer[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
+                throw error("expected ',' or ']'")
+            }
+        }
+
+        mutating func number() throws(JSONParseError) -> JSONValue {
+            let start = position
+            var isInteger = true
+            if buffer[position] == UInt8(ascii: "-") { position += 1 }
+            let digitsStart = position
+            while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
+            guard position > digitsStart else { throw error("expected digits") }
+            if buffer[digitsStart] == 0x30, position - digitsStart > 1 { throw error("leading zero") }
+            if position < buffer.count, buffer[position] == UInt8(ascii: ".") {
+                isInteger = false
+                position += 1
+                let fractionStart = position
+                while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
+                guard position > fractionStart else { throw error("expected fraction digits") }
+            }
+            if position < buffer.count, buffer[position] | 0x20 == UInt8(ascii: "e") {
+                isInteger = false
+                position += 1
+                if position < buffer.count, buffer[position] == UInt8(ascii: "+") || buffer[position] == UInt8(ascii: "-") { position += 1 }
+                let exponentStart = position
+                while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
+                guard position > exponentStart else { throw error("expected exponent digits") }
+            }
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
+            if isInteger, let exact = Int64(text) { return .int(exact) }
+            guard let double = Double(text) else { throw error("number out of range") }
+            return .double(double)
+        }
+
+        mutating func string() throws(JSONParseError) -> String {
+            position += 1
+            let start = position
+            // Fast path: most strings have no escapes and can be decoded in place.
+            while position < buffer.count {
+                let byte = buffer[position]
+                if byte == UInt8(ascii: "\"") {
+                    let s = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
+                    position += 1
+                    return s
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw error("control character in string") }
+                position += 1
+            }
+            var out = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[start..<position]))
+            while position < buffer.count {
+                let byte = buffer[position]
+                if byte == UInt8(ascii: "\"") { position += 1; return String(decoding: out, as: UTF8.self) }
+                if byte < 0x20 { throw error("control character in string") }
+                if byte != UInt8(ascii: "\\") { out.append(byte); position += 1; continue }
+                position += 1
+                guard position < buffer.count else { break }
+                let escape = buffer[position]
+                position += 1
+                switch escape {
+                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+                case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if scalar >= 0xD800, scalar < 0xDC00 {
+                        // A high surrogate must be followed by an escaped low surrogate; otherwise it is replaced.
+                        if buffer.count - position >= 6, buffer[position] == UInt8(ascii: "\\"), buffer[position + 1] == UInt8(ascii: "u") {
+                            let save = position
+                            position += 2
+                            let low = try hex4()
+                            if low >= 0xDC00, low < 0xE000 {
+                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                            } else {
+                                position = save
+                                scalar = 0xFFFD
+                            }
+                        } else {
+                            scalar = 0xFFFD
+                        }
+                    } else if scalar >= 0xDC00, scalar < 0xE000 {
+                        scalar = 0xFFFD
+                    }
+                    appendUTF8(scalar, to: &out)
+                default: throw error("invalid escape")
+                }
+            }
+            throw error("unterminated string")
+        }
+
+        mutating func hex4() throws(JSONParseError) -> UInt32 {
+            guard buffer.count - position >= 4 else { throw error("short \\u escape") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let c = buffer[position]
+                let digit: UInt32
+                switch c {
+                case 0x30...0x39: digit = UInt32(c - 0x30)
+                case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
+                default: throw error("invalid \\u escape")
+                }
+                value = value << 4 | digit
+                position += 1
+            }
+            return value
+        }
+
+        func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+            let s = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+            // Every Unicode.Scalar has a UTF-8 encoding; the fallback (U+FFFD) only satisfies the optional.
+            if let encoded = UTF8.encode(s) { out.append(contentsOf: encoded) } else { out.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+// A shareable lock-protected value (Mutex itself cannot be captured by escaping closures).
+import Synchronization
+
+public final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    public init(_ value: Value) { mutex = Mutex(value) }
+    public func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R { try mutex.withLock(body) }
+    public var value: Value { mutex.withLock { $0 } }
+}

@@ -1,0 +1,217 @@
+// The parsing strategy for REST execution-log records: a protocol, and the classic text format `(<requestId>) <text>`.
+
+/// What one execution-log line says about its request. Byte views are valid only during the callback.
+public enum ExecutionLogFact {
+    case extendedRequestId(UnsafeRawBufferPointer)
+    case startExecution
+    case httpMethod(method: UnsafeRawBufferPointer, resourcePath: UnsafeRawBufferPointer)
+    case queryString(UnsafeRawBufferPointer)
+    case requestHeaders(UnsafeRawBufferPointer)
+    case requestBody(UnsafeRawBufferPointer)
+    case endpointResponseHeaders(UnsafeRawBufferPointer)
+    case responseBody(UnsafeRawBufferPointer)
+    case responseHeaders(UnsafeRawBufferPointer)
+    case integrationResponse(latencyMs: Int?)
+    /// `Method completed with status: N`: the only reliable end marker.
+    case completed(status: Int)
+    /// Lines that may follow the end marker and still belong to the request.
+    case integrationEndpointRequestId(UnsafeRawBufferPointer)
+    case xrayTraceId(UnsafeRawBufferPointer)
+    /// Throttling, integration failures, timeouts, authorizer denials: kept as the transaction's `error`.
+    case failure(UnsafeRawBufferPointer)
+    /// A line of the request we do not need (usage plans, endpoint request, ...).
+    case other
+
+    /// Trailer facts alone never make a transaction (they may arrive after the transaction was emitted).
+    var isTrailer: Bool {
+        switch self {
+        case .integrationEndpointRequestId, .xrayTraceId: return true
+        default: return false
+        }
+    }
+
+    /// Facts that open a request: seeing one for a finished request id means a new request reused that id.
+    var opensRequest: Bool {
+        switch self {
+        case .extendedRequestId, .startExecution: return true
+        default: return false
+        }
+    }
+}
+
+/// One fact together with the request it belongs to.
+public struct ExecutionLogLine {
+    public var requestId: UnsafeRawBufferPointer
+    public var fact: ExecutionLogFact
+    /// CloudWatch cut the line at 1 KiB and appended ` [TRUNCATED]` (already removed from the views).
+    public var truncated: Bool
+
+    public init(requestId: UnsafeRawBufferPointer, fact: ExecutionLogFact, truncated: Bool) {
+        self.requestId = requestId; self.fact = fact; self.truncated = truncated
+    }
+}
+
+/// A strategy that turns one CloudWatch event message into facts. The text format below is the classic one; the
+/// structured JSON execution logs vended since 2026 have no published schema yet and will be another conformer.
+public protocol ExecutionLogFormat: Sendable {
+    /// Calls `line` for each fact in `message` (a text event carries exactly one) and returns true, or returns false
+    /// without calling it when the message is not in this format.
+    func parse(_ message: UnsafeRawBufferPointer, _ line: (ExecutionLogLine) -> Void) -> Bool
+}
+
+/// The classic text execution log: every event is `(<requestId>) <text>`, see docs/transaction-format.md.
+public struct TextExecutionLogFormat: ExecutionLogFormat {
+    public init() {}
+
+    /// Request ids are UUIDs (36 bytes); anything far longer is not a request id prefix.
+    static let maxRequestIdLength = 128
+    static let truncatedSuffix = Array(" [TRUNCATED]".utf8)
+
+    public func parse(_ message: UnsafeRawBufferPointer, _ line: (ExecutionLogLine) -> Void) -> Bool {
+        let count = message.count
+        guard count > 3, message[0] == UInt8(ascii: "(") else { return false }
+        var close = 1
+        let limit = min(count - 1, Self.maxRequestIdLength + 1)
+        while close < limit, message[close] != UInt8(ascii: ")") {
+            let b = message[close]
+            if b == 0x20 || b == 0x0A || b == UInt8(ascii: "(") { return false }
+            close += 1
+        }
+        guard close > 1, close < count - 1, message[close] == UInt8(ascii: ")"), message[close + 1] == 0x20 else { return false }
+        let requestId = UnsafeRawBufferPointer(rebasing: message[1..<close])
+
+        var end = count
+        // A trailing newline is how some exporters write events; it is not part of the text.
+        if end > close + 2, message[end - 1] == 0x0A { end -= 1 }
+        var truncated = false
+        let suffix = Self.truncatedSuffix
+        if end - (close + 2) >= suffix.count {
+            var matches = true
+            for k in 0..<suffix.count where message[end - suffix.count + k] != suffix[k] { matches = false; break }
+            if matches { truncated = true; end -= suffix.count }
+        }
+        let text = UnsafeRawBufferPointer(rebasing: message[(close + 2)..<end])
+        line(ExecutionLogLine(requestId: requestId, fact: Self.classify(text), truncated: truncated))
+        return true
+    }
+
+    @inline(__always) static func after(_ text: UnsafeRawBufferPointer, _ prefix: StaticString) -> UnsafeRawBufferPointer? {
+        let n = prefix.utf8CodeUnitCount
+        guard text.count >= n else { return nil }
+        let p = prefix.utf8Start
+        for i in 0..<n where text[i] != p[i] { return nil }
+        return UnsafeRawBufferPointer(rebasing: text[n...])
+    }
+
+    static func classify(_ text: UnsafeRawBufferPointer) -> ExecutionLogFact {
+        guard let first = text.first else { return .other }
+        switch first {
+        case UInt8(ascii: "M"):
+            if let v = after(text, "Method request headers: ") { return .requestHeaders(v) }
+            if let v = after(text, "Method request query string: ") { return .queryString(v) }
+            if let v = after(text, "Method request body before transformations: ") { return .requestBody(v) }
+            if let v = after(text, "Method request body before transformations:") { return .requestBody(v) }
+            if let v = after(text, "Method response body after transformations: ") { return .responseBody(v) }
+            if let v = after(text, "Method response body after transformations:") { return .responseBody(v) }
+            if let v = after(text, "Method response headers: ") { return .responseHeaders(v) }
+            if let v = after(text, "Method completed with status: ") {
+                if let status = leadingInt(v) { return .completed(status: status) }
+                return .other
+            }
+            return .other
+        case UInt8(ascii: "E"):
+            if let v = after(text, "Extended Request Id: ") { return .extendedRequestId(trimmed(v)) }
+            if let v = after(text, "Endpoint response headers: ") { return .endpointResponseHeaders(v) }
+            if after(text, "Execution failed") != nil { return .failure(text) }
+            return .other
+        case UInt8(ascii: "H"):
+            if let v = after(text, "HTTP Method: ") {
+                let marker: StaticString = ", Resource Path: "
+                guard let at = find(marker, in: v) else {
+                    return .httpMethod(method: trimmed(v), resourcePath: UnsafeRawBufferPointer(rebasing: v[v.count...]))
+                }
+                return .httpMethod(method: UnsafeRawBufferPointer(rebasing: v[..<at]),
+                                   resourcePath: trimmed(UnsafeRawBufferPointer(rebasing: v[(at + marker.utf8CodeUnitCount)...])))
+            }
+            return .other
+        case UInt8(ascii: "S"):
+            if after(text, "Starting execution for request") != nil { return .startExecution }
+            return .other
+        case UInt8(ascii: "R"):
+            if let v = after(text, "Received response. ") {
+                let marker: StaticString = "Integration latency: "
+                guard let at = find(marker, in: v) else { return .integrationResponse(latencyMs: nil) }
+                return .integrationResponse(latencyMs: leadingInt(UnsafeRawBufferPointer(rebasing: v[(at + marker.utf8CodeUnitCount)...])))
+            }
+            if after(text, "Request validation failed") != nil { return .failure(text) }
+            if after(text, "Request body does not match model schema") != nil { return .failure(text) }
+            return .other
+        case UInt8(ascii: "A"):
+            if let v = after(text, "AWS Integration Endpoint RequestId : ") { return .integrationEndpointRequestId(trimmed(v)) }
+            if let v = after(text, "AWS Integration Endpoint RequestId: ") { return .integrationEndpointRequestId(trimmed(v)) }
+            if after(text, "API Key ") != nil, find(text, "not authorized") != nil { return .failure(text) }
+            if after(text, "Authorizer ") != nil, find(text, "fail") != nil { return .failure(text) }
+            return .other
+        case UInt8(ascii: "X"):
+            if let v = after(text, "X-ray Tracing ID : ") { return .xrayTraceId(trimmed(v)) }
+            if let v = after(text, "X-ray Tracing ID: ") { return .xrayTraceId(trimmed(v)) }
+            return .other
+        case UInt8(ascii: "K"), UInt8(ascii: "L"):
+            if after(text, "Key throttle limit exceeded") != nil { return .failure(text) }
+            if after(text, "Lambda execution failed") != nil { return .failure(text) }
+            return .other
+        case UInt8(ascii: "U"):
+            if after(text, "Unauthorized request") != nil { return .failure(text) }
+            if after(text, "Usage Plan check failed") != nil { return .failure(text) }
+            if after(text, "User: ") != nil, find(text, "is not authorized") != nil { return .failure(text) }
+            return .other
+        case UInt8(ascii: "T"):
+            if after(text, "Throttl") != nil { return .failure(text) }
+            return .other
+        default:
+            return .other
+        }
+    }
+
+    static func find(_ needle: StaticString, in haystack: UnsafeRawBufferPointer) -> Int? {
+        find(UnsafeRawBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount), in: haystack)
+    }
+
+    static func find(_ text: UnsafeRawBufferPointer, _ needle: StaticString) -> Int? { find(needle, in: text) }
+
+    static func find(_ needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer) -> Int? {
+        let n = needle.count
+        guard n > 0, haystack.count >= n else { return nil }
+        let first = needle[0]
+        var i = 0
+        while i <= haystack.count - n {
+            if haystack[i] == first {
+                var k = 1
+                while k < n, haystack[i + k] == needle[k] { k += 1 }
+                if k == n { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    static func leadingInt(_ text: UnsafeRawBufferPointer) -> Int? {
+        var i = 0
+        while i < text.count, text[i] == 0x20 { i += 1 }
+        var value = 0
+        let start = i
+        while i < text.count, text[i] >= 0x30, text[i] <= 0x39, i - start < 12 {
+            value = value * 10 + Int(text[i] - 0x30)
+            i += 1
+        }
+        return i > start ? value : nil
+    }
+
+    static func trimmed(_ text: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var start = 0
+        var end = text.count
+        while start < end, text[start] == 0x20 { start += 1 }
+        while end > start, text[end - 1] == 0x20 || text[end - 1] == 0x0D || text[end - 1] == 0x0A { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: text[start..<end])
+    }
+}

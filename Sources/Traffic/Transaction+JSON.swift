@@ -1,0 +1,90 @@
+// The wire encoding of a Transaction (docs/transaction-format.md): one JSON object, appended to a byte buffer.
+import Pipeline
+
+extension Transaction {
+    /// Version of the wire format, written as `formatVersion` so consumers can tell future changes apart.
+    public static let formatVersion = 1
+
+    /// Appends this transaction as one JSON object (no trailing newline) to `buffer`.
+    public func encodeJSON(into buffer: inout [UInt8]) {
+        var w = JSONWriter(capacity: 0)
+        // Swap rather than copy: the writer appends straight into the caller's buffer.
+        swap(&w.bytes, &buffer)
+        write(to: &w)
+        swap(&w.bytes, &buffer)
+    }
+
+    /// This transaction as a standalone JSON document.
+    public var jsonBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(2048)
+        encodeJSON(into: &out)
+        return out
+    }
+
+    /// Writes the transaction as the next value of `w`.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("formatVersion", Transaction.formatVersion)
+        w.field("id", id)
+        w.key("source")
+        w.beginObject()
+        w.field("type", source.type.rawValue)
+        w.field("region", source.region.rawValue)
+        w.field("accountId", source.accountId?.rawValue)
+        w.field("apiId", source.apiId)
+        w.field("stage", source.stage)
+        w.field("logGroup", source.logGroup.rawValue)
+        w.field("logStream", source.logStream.rawValue)
+        w.endObject()
+        w.field("requestId", requestId.rawValue)
+        w.field("extendedRequestId", extendedRequestId)
+        w.field("startTime", startTime.value)
+        w.field("endTime", endTime.value)
+
+        w.key("request")
+        w.beginObject()
+        w.field("method", request.method)
+        w.field("scheme", request.scheme)
+        w.field("host", request.host)
+        w.field("path", request.path)
+        w.key("query"); writePairs(request.query, to: &w)
+        w.field("httpVersion", request.httpVersion)
+        w.field("clientIp", request.clientIp)
+        w.key("headers"); writePairs(request.headers, to: &w)
+        w.field("headersTruncated", request.headersTruncated)
+        w.field("body", request.body)
+        w.field("bodyTruncated", request.bodyTruncated)
+        w.endObject()
+
+        w.key("response")
+        w.beginObject()
+        w.key("status"); if let status = response.status { w.int(status) } else { w.null() }
+        w.key("headers"); writePairs(response.headers, to: &w)
+        w.field("headersTruncated", response.headersTruncated)
+        w.field("body", response.body)
+        w.field("bodyTruncated", response.bodyTruncated)
+        w.key("contentLength"); if let length = response.contentLength { w.int(length) } else { w.null() }
+        w.endObject()
+
+        w.field("incomplete", incomplete)
+        w.key("integrationLatencyMs"); if let ms = integrationLatencyMs { w.int(ms) } else { w.null() }
+        w.key("responseLatencyMs"); if let ms = responseLatencyMs { w.int(ms) } else { w.null() }
+        w.field("integrationRequestId", integrationRequestId)
+        w.field("xrayTraceId", xrayTraceId)
+        w.field("error", error)
+        w.field("truncatedLines", truncatedLines)
+        w.endObject()
+    }
+
+    private func writePairs(_ pairs: [NameValuePair], to w: inout JSONWriter) {
+        w.beginArray()
+        for pair in pairs {
+            w.beginArray()
+            w.string(pair.name)
+            w.string(pair.value)
+            w.endArray()
+        }
+        w.endArray()
+    }
+}

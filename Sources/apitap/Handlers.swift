@@ -1,0 +1,12 @@
+// The handlers `_HANDLER` can name, registered once for both Lambda mode and `apitap invoke`.
+import LambdaRuntime
+
+enum Handlers {
+    static func registry() -> HandlerRegistry {
+        var registry = HandlerRegistry()
+        registry.register("health", summary: "version, handler list and a redacted configuration summary") { context in
+            HealthHandler(version: ApitapVersion.current, handlers: context.handlerNames)
+        }
+        return registry
+    }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the release binary and writes .build/lambda/apitap.zip for provided.al2023 (x86_64):
+# bootstrap (static launcher), bin/apitap, lib/ (every shared object it loads, the C library and loader included)
+# and certs/ca-bundle.crt. Nothing of the host image is used at run time.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/.build/lambda"
+stage="$out/stage"
+zip_path="$out/apitap.zip"
+
+die() { echo "package: $*" >&2; exit 1; }
+
+main() {
+  local bin_dir binary
+  command -v zip >/dev/null || die "zip is missing (apt-get install zip)"
+  cd "$root"
+  swift build -c release --static-swift-stdlib --product apitap
+  bin_dir=$(swift build -c release --static-swift-stdlib --show-bin-path)
+  binary="$bin_dir/apitap"
+  [ -x "$binary" ] || die "release binary not found at $binary"
+
+  rm -rf "$stage" "$zip_path"
+  mkdir -p "$stage/bin" "$stage/lib" "$stage/certs"
+  cp "$binary" "$stage/bin/apitap"
+  strip "$stage/bin/apitap"
+  gcc -static -O2 -s -o "$stage/bootstrap" scripts/package/bootstrap.c
+  copy_libraries "$stage/bin/apitap" "$stage/lib"
+  cp -L "$(ca_bundle)" "$stage/certs/ca-bundle.crt"
+
+  # Fixed times and modes make the zip byte-identical for identical inputs (uploads stay idempotent).
+  find "$stage" -type f -exec chmod 0644 {} +
+  chmod 0755 "$stage/bootstrap" "$stage/bin/apitap" "$stage/lib/ld-linux-x86-64.so.2"
+  find "$stage" -exec touch -h -d '2020-01-01 00:00:00 UTC' {} +
+  (cd "$stage" && LC_ALL=C find bootstrap bin lib certs -type f | LC_ALL=C sort | zip -q -X -9 "$zip_path" -@)
+  echo "package: wrote $zip_path ($(stat -c %s "$zip_path") bytes; unpacked $(du -sb "$stage" | cut -f1) bytes)"
+}
+
+# Copies every shared object the binary needs, resolved by the host loader, under its soname; fails on "not found".
+copy_libraries() {
+  local binary=$1 dest=$2 line name path
+  while IFS= read -r line; do
+    case "$line" in
+      *"not found"*) die "missing shared object: $line" ;;
+      *linux-vdso*) continue ;;
+      *"=>"*)
+        name=$(echo "$line" | awk '{print $1}')
+        path=$(echo "$line" | awk '{print $3}')
+        cp -L "$path" "$dest/$name"
+        ;;
+      */ld-linux-x86-64.so.2*)
+        path=$(echo "$line" | awk '{print $1}')
+        cp -L "$path" "$dest/ld-linux-x86-64.so.2"
+        ;;
+    esac
+  done < <(ldd "$binary")
+  [ -f "$dest/ld-linux-x86-64.so.2" ] || die "the loader was not found in ldd's output"
+  [ -f "$dest/libc.so.6" ] || die "libc.so.6 was not found in ldd's output"
+}
+
+ca_bundle() {
+  local candidate
+  for candidate in "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+    if [ -n "$candidate" ] && [ -r "$candidate" ]; then echo "$candidate"; return; fi
+  done
+  die "no CA bundle found (apt-get install ca-certificates)"
+}
+
+main "$@"
