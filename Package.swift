@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(
             name: "apitap",
             dependencies: [
-                "LambdaRuntime", "HTTP", "Pipeline",
+                "LambdaRuntime", "HTTP", "Pipeline", "Traffic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

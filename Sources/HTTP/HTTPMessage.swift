@@ -99,6 +99,9 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// A URL as it may appear in logs and errors: no query, fragment or user info.
+    public static func redactURL(_ url: String) -> String { redact(url) }
+
     static func redact(_ url: String) -> String {
         var base = url
         if let q = base.firstIndex(where: { $0 == "?" || $0 == "#" }) { base = String(base[..<q]) }

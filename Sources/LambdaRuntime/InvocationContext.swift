@@ -1,14 +1,14 @@
 // What a handler knows about the invocation it serves: ids, deadline, identity, logger.
 import Pipeline
 
-public struct RequestID: Sendable, Hashable, CustomStringConvertible {
+public struct LambdaRequestID: Sendable, Hashable, CustomStringConvertible {
     public let value: String
     public init(_ value: String) { self.value = value }
     public var description: String { value }
 }
 
 public struct InvocationContext: Sendable {
-    public let requestID: RequestID
+    public let requestID: LambdaRequestID
     public let deadline: Deadline
     public let invokedFunctionARN: String?
     public let traceID: String?
@@ -21,7 +21,7 @@ public struct InvocationContext: Sendable {
     /// Configuration and names from the process environment, read once at init.
     public let environment: [String: String]
 
-    public init(requestID: RequestID, deadline: Deadline, invokedFunctionARN: String? = nil, traceID: String? = nil,
+    public init(requestID: LambdaRequestID, deadline: Deadline, invokedFunctionARN: String? = nil, traceID: String? = nil,
                 clientContext: String? = nil, cognitoIdentity: String? = nil, tenantID: String? = nil,
                 logger: Logger, environment: [String: String] = [:]) {
         self.requestID = requestID

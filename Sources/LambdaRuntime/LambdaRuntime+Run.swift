@@ -58,7 +58,7 @@ public enum LambdaRuntime {
                 logger.error("invalid invocation from the Runtime API", [("reason", .string(reason)), ("requestId", .string(requestID ?? "-"))])
                 served += 1
                 if let requestID {
-                    if case .exit = post({ try client.fail(RequestID(requestID), type: "Runtime.InvalidInvocation", message: reason) }, logger) { return 1 }
+                    if case .exit = post({ try client.fail(LambdaRequestID(requestID), type: "Runtime.InvalidInvocation", message: reason) }, logger) { return 1 }
                 }
             case .invocation(let invocation):
                 served += 1

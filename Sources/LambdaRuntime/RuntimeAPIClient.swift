@@ -12,7 +12,7 @@ public enum NextOutcome: Sendable {
 }
 
 public struct Invocation: Sendable {
-    public let requestID: RequestID
+    public let requestID: LambdaRequestID
     public let deadline: Deadline
     public let invokedFunctionARN: String?
     public let traceID: String?
@@ -54,7 +54,7 @@ public final class RuntimeAPIClient {
             return .malformed(requestID: id, reason: "missing or invalid \(AmazonHeaders.deadline) header")
         }
         return .invocation(Invocation(
-            requestID: RequestID(id),
+            requestID: LambdaRequestID(id),
             deadline: Deadline(epoch: EpochMillis(ms)),
             invokedFunctionARN: response.header(AmazonHeaders.functionARN),
             traceID: response.header(AmazonHeaders.traceID),
@@ -64,11 +64,11 @@ public final class RuntimeAPIClient {
             event: response.body))
     }
 
-    public func respond(_ id: RequestID, body: [UInt8]) throws(HTTPError) -> PostOutcome {
+    public func respond(_ id: LambdaRequestID, body: [UInt8]) throws(HTTPError) -> PostOutcome {
         try post(base + RuntimeAPIPaths.response(id.value), headers: [HTTPHeader("Content-Type", "application/json")], body: body)
     }
 
-    public func fail(_ id: RequestID, type: String, message: String) throws(HTTPError) -> PostOutcome {
+    public func fail(_ id: LambdaRequestID, type: String, message: String) throws(HTTPError) -> PostOutcome {
         try post(base + RuntimeAPIPaths.error(id.value), headers: errorHeaders(type), body: errorBody(type, message))
     }
 

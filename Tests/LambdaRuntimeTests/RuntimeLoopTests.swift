@@ -214,7 +214,7 @@ func run(_ api: FakeRuntimeAPI, handler: String, extraEnv: [String: String] = [:
 
     @Test func deadlineArithmetic() {
         let deadline = Deadline(epoch: EpochMillis(1_700_000_010_000))
-        let context = InvocationContext(requestID: RequestID("x"), deadline: deadline, logger: quietLogger)
+        let context = InvocationContext(requestID: LambdaRequestID("x"), deadline: deadline, logger: quietLogger)
         #expect(context.remainingTime(now: EpochMillis(1_700_000_000_000)) == .seconds(10))
         #expect(deadline.remainingMilliseconds(now: EpochMillis(1_700_000_009_999)) == 1)
         #expect(deadline.hasPassed(now: EpochMillis(1_700_000_010_000)))

@@ -2,6 +2,9 @@
 # Builds the release binary and writes .build/lambda/apitap.zip for provided.al2023 (x86_64):
 # bootstrap (static launcher), bin/apitap, lib/ (every shared object it loads, the C library and loader included)
 # and certs/ca-bundle.crt. Nothing of the host image is used at run time.
+# libcurl.so.4 is not Debian's but a slim build of the same curl (scripts/package/build-curl.sh: HTTP/HTTPS with
+# OpenSSL and zlib only), so lib/ holds the C and C++ runtimes, libcurl, libssl, libcrypto and libz, not the ~30
+# objects of Debian's libcurl4 closure. If that build fails, so does the package.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,9 +15,10 @@ zip_path="$out/apitap.zip"
 die() { echo "package: $*" >&2; exit 1; }
 
 main() {
-  local bin_dir binary
+  local bin_dir binary curl_lib
   command -v zip >/dev/null || die "zip is missing (apt-get install zip)"
   cd "$root"
+  curl_lib=$(scripts/package/build-curl.sh) || die "the slim libcurl build failed (see above); not packaging"
   swift build -c release --static-swift-stdlib --product apitap
   bin_dir=$(swift build -c release --static-swift-stdlib --show-bin-path)
   binary="$bin_dir/apitap"
@@ -25,7 +29,7 @@ main() {
   cp "$binary" "$stage/bin/apitap"
   strip "$stage/bin/apitap"
   gcc -static -O2 -s -o "$stage/bootstrap" scripts/package/bootstrap.c
-  copy_libraries "$stage/bin/apitap" "$stage/lib"
+  copy_libraries "$stage/bin/apitap" "$stage/lib" "$curl_lib"
   cp -L "$(ca_bundle)" "$stage/certs/ca-bundle.crt"
 
   # Fixed times and modes make the zip byte-identical for identical inputs (uploads stay idempotent).
@@ -36,12 +40,20 @@ main() {
   echo "package: wrote $zip_path ($(stat -c %s "$zip_path") bytes; unpacked $(du -sb "$stage" | cut -f1) bytes)"
 }
 
-# Copies every shared object the binary needs, resolved by the host loader, under its soname; fails on "not found".
+# Copies every shared object the binary needs, resolved by the host loader with the slim libcurl's directory first,
+# under its soname; fails on "not found", on an undefined symbol, or if libcurl did not resolve to the slim build.
 copy_libraries() {
-  local binary=$1 dest=$2 line name path
+  local binary=$1 dest=$2 curl_lib=$3 line name path listing
+  listing=$(LD_LIBRARY_PATH="$(dirname "$curl_lib")" ldd -r "$binary" 2>&1) || die "ldd failed: $listing"
   while IFS= read -r line; do
     case "$line" in
       *"not found"*) die "missing shared object: $line" ;;
+      *"undefined symbol"*) die "unresolved with the slim libcurl: $line" ;;
+      *"libcurl.so.4 => "*)
+        path=$(echo "$line" | awk '{print $3}')
+        [ "$path" = "$curl_lib" ] || die "libcurl.so.4 resolved to $path, not to the slim build $curl_lib"
+        cp -L "$path" "$dest/libcurl.so.4"
+        ;;
       *linux-vdso*) continue ;;
       *"=>"*)
         name=$(echo "$line" | awk '{print $1}')
@@ -53,8 +65,9 @@ copy_libraries() {
         cp -L "$path" "$dest/ld-linux-x86-64.so.2"
         ;;
     esac
-  done < <(ldd "$binary")
+  done <<<"$listing"
   [ -f "$dest/ld-linux-x86-64.so.2" ] || die "the loader was not found in ldd's output"
+  [ -f "$dest/libcurl.so.4" ] || die "libcurl.so.4 was not found in ldd's output"
   [ -f "$dest/libc.so.6" ] || die "libc.so.6 was not found in ldd's output"
 }
 

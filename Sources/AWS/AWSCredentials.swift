@@ -1,0 +1,55 @@
+// Static AWS credentials as Lambda provides them, read once from the environment; the secret never prints.
+
+/// An access key pair and, for temporary credentials (Lambda's execution role), a session token.
+/// `description` shows the access key id only: the secret and the token never reach a log line or an error.
+public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let accessKeyID: String
+    public let secretAccessKey: String
+    public let sessionToken: String?
+
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, when set, `AWS_SESSION_TOKEN`. Every missing variable is
+    /// named in one error.
+    public static func fromEnvironment(_ environment: [String: String]) throws(AWSConfigurationError) -> AWSCredentials {
+        var problems: [String] = []
+        let id = environment["AWS_ACCESS_KEY_ID"].map(trimmed) ?? ""
+        let secret = environment["AWS_SECRET_ACCESS_KEY"].map(trimmed) ?? ""
+        if id.isEmpty { problems.append("AWS_ACCESS_KEY_ID is not set") }
+        if secret.isEmpty { problems.append("AWS_SECRET_ACCESS_KEY is not set") }
+        // Header values must not carry line breaks; a pasted key with one would otherwise fail obscurely.
+        if id.contains(where: \.isNewline) || secret.contains(where: \.isNewline) {
+            problems.append("AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY contains a line break")
+        }
+        let token = environment["AWS_SESSION_TOKEN"].map(trimmed)
+        if let token, token.contains(where: \.isNewline) { problems.append("AWS_SESSION_TOKEN contains a line break") }
+        guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token)
+    }
+
+    public var description: String {
+        "AWSCredentials(accessKeyID: \(accessKeyID), secretAccessKey: <redacted>"
+            + (sessionToken == nil ? ")" : ", sessionToken: <redacted>)")
+    }
+
+    public var debugDescription: String { description }
+}
+
+/// Configuration that cannot be used, with every problem found (not just the first).
+public struct AWSConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public init(_ problem: String) { self.problems = [problem] }
+    public var description: String { problems.joined(separator: "; ") }
+}
+
+func trimmed(_ s: String) -> String {
+    var view = Substring(s)
+    while let first = view.first, first == " " || first == "\t" { view = view.dropFirst() }
+    while let last = view.last, last == " " || last == "\t" || last == "\r" || last == "\n" { view = view.dropLast() }
+    return String(view)
+}

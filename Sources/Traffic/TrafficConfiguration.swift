@@ -1,0 +1,177 @@
+// The tick's and awslogs' settings, parsed once from the environment into typed values, every problem reported at once.
+import Pipeline
+
+public struct TrafficConfiguration: Sendable {
+    public enum Delivery: Sendable {
+        case uap(UAP)
+        /// `SEND_TO_UAP=false`: NDJSON to stdout, or to `OUTPUT_FILE`.
+        case ndjson(path: String?)
+    }
+
+    public struct UAP: Sendable {
+        public var transactionsURL: String
+        public var authEnabled: Bool
+        public var tokenURL: String?
+        public var clientID: String?
+        public var secret: SecretReference?
+        public var tokenAuthMethod: TokenAuthMethod
+        public var maxInFlight: Int
+    }
+
+    public enum SecretReference: Sendable, CustomStringConvertible {
+        case value(String)
+        /// A Secrets Manager ARN (or name), read at init.
+        case secretsManager(String)
+        public var description: String {
+            switch self {
+            case .value: return "***"
+            case .secretsManager(let arn): return arn
+            }
+        }
+    }
+
+    public var region: AWSRegion
+    public var accountId: AWSAccountID?
+    public var enableRest: Bool
+    public var enableHTTP: Bool
+    public var autoDiscovery: Bool
+    public var apiList: String?
+    public var apiListCacheSeconds: Int
+    public var pollOverlapSeconds: Int
+    public var pollLagSeconds: Int
+    public var logsRequestsPerSecond: Double
+    public var incompleteMaxAgeSeconds: Int
+    public var contentTypeRegex: String?
+    public var excludedExtensionsRegex: String?
+    public var maxBatchBytes: Int
+    public var delivery: Delivery
+    public var stateURI: String?
+    /// Stop pulling when less than this is left before the deadline.
+    public var deadlineMarginSeconds: Int
+
+    /// Parses and validates; returns the configuration, or nil with every problem found.
+    public static func parse(_ env: [String: String]) -> (TrafficConfiguration?, [String]) {
+        var p = SettingParser(env)
+        let region = p.string("AWS_REGION") ?? p.string("AWS_DEFAULT_REGION")
+        if region == nil { p.problems.append("AWS_REGION is not set") }
+        let enableRest = p.bool("ENABLE_REST_APIS", default: true)
+        let enableHTTP = p.bool("ENABLE_HTTP_APIS", default: true)
+        if !enableRest && !enableHTTP { p.problems.append("ENABLE_REST_APIS and ENABLE_HTTP_APIS are both false: nothing to do") }
+        let autoDiscovery = p.bool("API_AUTO_DISCOVERY", default: true)
+        let apiList = p.string("API_LIST")
+        if !autoDiscovery && apiList == nil { p.problems.append("API_LIST is required when API_AUTO_DISCOVERY=false") }
+        if let apiList, !apiList.hasPrefix("s3://"), !apiList.hasPrefix("["), !apiList.hasPrefix("{") {
+            p.problems.append("API_LIST must be inline JSON or an s3:// URI")
+        }
+        let sendToUAP = p.bool("SEND_TO_UAP", default: true)
+        var delivery: Delivery = .ndjson(path: p.string("OUTPUT_FILE"))
+        if sendToUAP {
+            let url = p.url("UAP_TRANSACTIONS_URL", required: true)
+            let auth = p.bool("UAP_AUTH_ENABLED", default: true)
+            var tokenURL: String?, clientID: String?, secret: SecretReference?
+            if auth {
+                tokenURL = p.url("UAP_TOKEN_URL", required: true)
+                clientID = p.string("UAP_CLIENT_ID")
+                if clientID == nil { p.problems.append("UAP_CLIENT_ID is required when UAP_AUTH_ENABLED=true") }
+                if let arn = p.string("UAP_CLIENT_SECRET_ARN") { secret = .secretsManager(arn) }
+                else if let value = p.string("UAP_CLIENT_SECRET") { secret = .value(value) }
+                else { p.problems.append("UAP_CLIENT_SECRET or UAP_CLIENT_SECRET_ARN is required when UAP_AUTH_ENABLED=true") }
+            }
+            let method = p.choice("UAP_TOKEN_AUTH_METHOD", default: TokenAuthMethod.body)
+            let inFlight = p.int("UAP_MAX_IN_FLIGHT", default: 4, range: 1...32)
+            if let url { delivery = .uap(UAP(transactionsURL: url, authEnabled: auth, tokenURL: tokenURL, clientID: clientID,
+                                              secret: secret, tokenAuthMethod: method, maxInFlight: inFlight)) }
+        }
+        let stateURI = p.string("STATE_URI")
+        if let stateURI, !stateURI.hasPrefix("s3://"), !stateURI.hasPrefix("file://") {
+            p.problems.append("STATE_URI must be s3://bucket/prefix or file:///path")
+        }
+        let contentType = p.string("CONTENT_TYPE_REGEX", keepEmpty: true) ?? TransactionFilter.defaultContentTypePattern
+        let excluded = p.string("EXCLUDED_EXTENSIONS_REGEX", keepEmpty: true) ?? TransactionFilter.defaultExcludedExtensionsPattern
+        do { _ = try TransactionFilter(contentTypePattern: contentType, excludedExtensionsPattern: excluded) } catch {
+            p.problems.append(error.description)
+        }
+        let config = TrafficConfiguration(
+            region: AWSRegion(region ?? ""), accountId: p.string("AWS_ACCOUNT_ID").map(AWSAccountID.init),
+            enableRest: enableRest, enableHTTP: enableHTTP, autoDiscovery: autoDiscovery, apiList: apiList,
+            apiListCacheSeconds: p.int("API_LIST_CACHE_SECONDS", default: 300, range: 0...86_400),
+            pollOverlapSeconds: p.int("POLL_OVERLAP_SECONDS", default: 120, range: 0...3_600),
+            pollLagSeconds: p.int("POLL_LAG_SECONDS", default: 10, range: 0...600),
+            logsRequestsPerSecond: Double(p.int("LOGS_REQUESTS_PER_SECOND", default: 5, range: 1...100)),
+            incompleteMaxAgeSeconds: p.int("INCOMPLETE_MAX_AGE_SECONDS", default: 300, range: 10...86_400),
+            contentTypeRegex: contentType, excludedExtensionsRegex: excluded,
+            maxBatchBytes: p.int("MAX_BATCH_BYTES", default: 1_048_576, range: 4_096...6_291_456),
+            delivery: delivery, stateURI: stateURI,
+            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300))
+        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+    }
+
+    public func makeFilter() throws(FilterPatternError) -> TransactionFilter {
+        try TransactionFilter(contentTypePattern: contentTypeRegex, excludedExtensionsPattern: excludedExtensionsRegex)
+    }
+}
+
+/// Reads settings and collects every problem instead of stopping at the first.
+public struct SettingParser {
+    public let env: [String: String]
+    public var problems: [String] = []
+    public init(_ env: [String: String]) { self.env = env }
+
+    /// nil when unset or blank (unless `keepEmpty`, where a blank value switches a default off).
+    public mutating func string(_ name: String, keepEmpty: Bool = false) -> String? {
+        guard let raw = env[name] else { return nil }
+        let v = raw.trimmingCharacters()
+        return v.isEmpty && !keepEmpty ? nil : v
+    }
+
+    public mutating func bool(_ name: String, default value: Bool) -> Bool {
+        guard let v = string(name) else { return value }
+        switch v.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: problems.append("\(name) must be true or false (got '\(v)')"); return value
+        }
+    }
+
+    public mutating func int(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
+        guard let v = string(name) else { return value }
+        guard let n = Int(v), range.contains(n) else {
+            problems.append("\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound) (got '\(v)')")
+            return value
+        }
+        return n
+    }
+
+    public mutating func url(_ name: String, required: Bool) -> String? {
+        guard let v = string(name) else {
+            if required { problems.append("\(name) is not set") }
+            return nil
+        }
+        let lower = v.lowercased()
+        guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), v.count > 8, !v.contains(" ") else {
+            problems.append("\(name) is not an http(s) URL")
+            return nil
+        }
+        return v
+    }
+
+    public mutating func choice<T: RawRepresentable & CaseIterable>(_ name: String, default value: T) -> T where T.RawValue == String {
+        guard let v = string(name) else { return value }
+        guard let c = T(rawValue: v.lowercased()) else {
+            problems.append("\(name) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(v)')")
+            return value
+        }
+        return c
+    }
+}
+
+
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

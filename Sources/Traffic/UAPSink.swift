@@ -1,0 +1,167 @@
+// Delivers transaction batches to UAP: gzip, bearer token, several in flight, retries inside the deadline.
+import Glibc
+import HTTP
+import Pipeline
+
+public struct UAPSinkSettings: Sendable {
+    public var transactionsURL: String
+    /// nil when `UAP_AUTH_ENABLED=false`: no Authorization header is sent.
+    public var tokens: UAPTokenProvider?
+    public var maxInFlight: Int
+    public var retry: RetryPolicy
+    public var requestTimeout: Duration
+
+    public init(transactionsURL: String, tokens: UAPTokenProvider?, maxInFlight: Int = 4,
+                retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30)) {
+        self.transactionsURL = transactionsURL
+        self.tokens = tokens
+        self.maxInFlight = max(1, maxInFlight)
+        self.retry = retry
+        self.requestTimeout = requestTimeout
+    }
+}
+
+public final class UAPSink: BatchSink {
+    private let client: HTTPClient
+    private let settings: UAPSinkSettings
+    private let logger: Logger
+
+    public init(client: HTTPClient, settings: UAPSinkSettings, logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func deliver(_ batches: [Batch], deadline: Deadline) async -> DeliveryReport {
+        var report = DeliveryReport()
+        var index = 0
+        await withTaskGroup(of: DeliveryReport.self) { group in
+            // Keep at most maxInFlight posts running; start the next as each one ends.
+            while index < batches.count && index < settings.maxInFlight {
+                let batch = batches[index]
+                group.addTask { await self.post(batch, deadline: deadline) }
+                index += 1
+            }
+            for await one in group {
+                report += one
+                if index < batches.count {
+                    let batch = batches[index]
+                    group.addTask { await self.post(batch, deadline: deadline) }
+                    index += 1
+                }
+            }
+        }
+        return report
+    }
+
+    func post(_ batch: Batch, deadline: Deadline) async -> DeliveryReport {
+        var report = DeliveryReport()
+        report.bytesRaw = batch.bytes.count
+        let body: [UInt8]
+        do { body = try GzipCompressor.compress(batch.bytes) } catch {
+            return failed(batch, report, "gzip failed: \(error)")
+        }
+        let started = EpochMillis.now()
+        let retries = Locked(0)
+        // One fresh token after a 401 (it may have been revoked or expired early); a second 401 is a failure.
+        for attempt in 0..<2 {
+            var headers = [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Content-Encoding", "gzip"),
+                           HTTPHeader("Accept", "application/json")]
+            var token: String?
+            if let tokens = settings.tokens {
+                do { token = try await tokens.token(deadline: deadline) } catch {
+                    return failed(batch, report, String(describing: error))
+                }
+                headers.append(HTTPHeader("Authorization", "Bearer " + (token ?? "")))
+            }
+            let request = HTTPRequest(method: .POST, url: settings.transactionsURL, headers: headers, body: body,
+                                      timeout: settings.requestTimeout)
+            let response: HTTPResponse
+            do {
+                response = try await client.send(request, retry: settings.retry, deadline: deadline) { error, wait in
+                    retries.withLock { $0 += 1 }
+                    self.logger.warn("UAP post will be retried", [("error", .string(error.description)), ("waitMs", .int(wait.milliseconds))])
+                }
+            } catch {
+                report.retries += retries.value
+                return failed(batch, report, error.description)
+            }
+            report.retries += retries.value
+            retries.withLock { $0 = 0 }
+            if response.status == 401, attempt == 0, let tokens = settings.tokens, let token {
+                await tokens.invalidate(token)
+                logger.info("UAP answered 401: fetching a new token once")
+                continue
+            }
+            guard response.isSuccess else {
+                let detail = "status \(response.status): \(String(response.bodyText.prefix(200)))"
+                logger.error("UAP refused a batch", [("status", .of(response.status)), ("records", .of(batch.count)),
+                                                     ("answer", .string(String(response.bodyText.prefix(200))))])
+                return failed(batch, report, detail)
+            }
+            report.deliveredBatches = 1
+            report.deliveredRecords = batch.count
+            report.bytesSent = body.count
+            report.latenciesMs = [EpochMillis.now().value - started.value]
+            return report
+        }
+        return failed(batch, report, "unauthorized after a token refresh")
+    }
+
+    private func failed(_ batch: Batch, _ partial: DeliveryReport, _ why: String) -> DeliveryReport {
+        var r = partial
+        r.failedBatches = 1
+        r.failedRecords = batch.count
+        r.failures = [why]
+        return r
+    }
+}
+
+/// `SEND_TO_UAP=false`: transactions as NDJSON on stdout or into a file, for local runs.
+public final class NDJSONSink: BatchSink {
+    private let fd: Int32
+
+    /// `path` nil writes to stdout; a file is appended to.
+    public init(path: String?) throws(TokenError) {
+        if let path {
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw TokenError(message: "cannot open OUTPUT_FILE \(path)") }
+            self.fd = fd
+        } else {
+            fd = 1
+        }
+    }
+
+    public func deliver(_ batches: [Batch], deadline: Deadline) async -> DeliveryReport {
+        var report = DeliveryReport()
+        for batch in batches {
+            var out: [UInt8] = []
+            out.reserveCapacity(batch.bytes.count + batch.count)
+            for range in batch.recordRanges {
+                out += batch.bytes[range]
+                out.append(0x0A)
+            }
+            if writeAll(out) {
+                report.deliveredBatches += 1
+                report.deliveredRecords += batch.count
+                report.bytesRaw += batch.bytes.count
+                report.bytesSent += out.count
+            } else {
+                report.failedBatches += 1
+                report.failedRecords += batch.count
+                report.failures.append("write failed: errno \(errno)")
+            }
+        }
+        return report
+    }
+
+    private func writeAll(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 { if errno == EINTR { continue }; return false }
+            offset += n
+        }
+        return true
+    }
+}

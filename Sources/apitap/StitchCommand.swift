@@ -1,0 +1,77 @@
+// `apitap stitch`: FilterLogEvents NDJSON in, transactions NDJSON out, offline, with the same stitcher as the tick.
+import ArgumentParser
+import Glibc
+import HTTP
+import Pipeline
+import Traffic
+
+struct Stitch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stitch exported CloudWatch events (NDJSON) into transactions (NDJSON), offline.",
+        discussion: """
+        Input lines are FilterLogEvents event objects: {"logStreamName","timestamp","message","ingestionTime","eventId"} \
+        (for example from `aws logs filter-log-events ... | jq -c '.events[]'`). Log groups named \
+        API-Gateway-Execution-Logs_{apiId}/{stage} are stitched as REST execution logs; any other as HTTP API access logs. \
+        Requests still incomplete at the end of the input are written flagged "incomplete". A summary goes to stderr. \
+        CONTENT_TYPE_REGEX and EXCLUDED_EXTENSIONS_REGEX apply as in the tick unless --no-filter.
+        """
+    )
+
+    @Option(name: .long, help: "The log group the events come from.")
+    var logGroup: String
+
+    @Option(name: .long, help: "NDJSON input file (default: stdin).")
+    var input: String?
+
+    @Option(name: .long, help: "AWS region of the API (default: AWS_REGION, else us-east-1).")
+    var region: String?
+
+    @Option(name: .long, help: "AWS account id to put in each transaction's source.")
+    var accountId: String?
+
+    @Flag(name: .long, help: "Write every transaction, ignoring the content-type and extension filters.")
+    var noFilter = false
+
+    func run() throws {
+        let env = ProcessEnvironment.current
+        var filter: TransactionFilter?
+        if !noFilter {
+            do {
+                filter = try TransactionFilter(
+                    contentTypePattern: env["CONTENT_TYPE_REGEX"] ?? TransactionFilter.defaultContentTypePattern,
+                    excludedExtensionsPattern: env["EXCLUDED_EXTENSIONS_REGEX"] ?? TransactionFilter.defaultExcludedExtensionsPattern)
+            } catch { throw ValidationError(error.description) }
+        }
+        let fd: Int32
+        if let input {
+            fd = open(input, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ValidationError("cannot read \(input): \(String(cString: strerror(errno)))") }
+        } else {
+            fd = 0
+        }
+        defer { if fd != 0 { close(fd) } }
+        let counters: TrafficCounters
+        do {
+            counters = try NDJSONStitchSession.run(
+                logGroup: LogGroupName(logGroup), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
+                accountId: accountId.map(AWSAccountID.init), filter: filter, input: fd) { bytes in
+                writeAll(1, bytes)
+            }
+        } catch {
+            FileOutput.stderr("error: \(error)\n")
+            throw ExitCode(1)
+        }
+        var w = JSONWriter()
+        counters.write(to: &w)
+        FileOutput.stderr("stitch: " + w.string + "\n")
+    }
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 { if errno == EINTR { continue }; return }
+        offset += n
+    }
+}
