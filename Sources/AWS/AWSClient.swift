@@ -39,6 +39,8 @@ public struct AWSClient: Sendable, CustomStringConvertible {
     public let credentials: AWSCredentials
     public let region: AWSRegion
     public let endpoints: [AWSService: AWSEndpoint]
+    /// The `AWS_ENDPOINT_URL*` variables, for services outside `AWSService.all` (IAM or STS in tests).
+    let endpointEnvironment: [String: String]
     /// Used for transport failures, 408/429/5xx (inside HTTPClient) and for retryable AWS error codes that come
     /// with a 400 (`ThrottlingException`): each of those retries is signed afresh.
     public var retry: RetryPolicy
@@ -63,6 +65,7 @@ public struct AWSClient: Sendable, CustomStringConvertible {
         self.credentials = credentials
         self.region = region
         self.endpoints = endpoints
+        self.endpointEnvironment = environment.filter { $0.key.hasPrefix("AWS_ENDPOINT_URL") }
         self.retry = retry
         self.onRetry = nil
         self.requestTimeout = requestTimeout
@@ -90,7 +93,9 @@ public struct AWSClient: Sendable, CustomStringConvertible {
     public var description: String { "AWSClient(\(region), \(credentials))" }
 
     public func endpoint(_ service: AWSService) -> AWSEndpoint {
-        endpoints[service] ?? AWSEndpoint(scheme: "https", host: "\(service.endpointPrefix).\(region.rawValue).\(region.dnsSuffix)",
+        if let known = endpoints[service] { return known }
+        if let resolved = try? AWSEndpoint.resolve(service, region: region, environment: endpointEnvironment) { return resolved }
+        return AWSEndpoint(scheme: "https", host: "\(service.endpointPrefix).\(region.rawValue).\(region.dnsSuffix)",
                                           isOverride: false)
     }
 

@@ -1,5 +1,6 @@
 // One request's state inside libcurl: the configured easy handle, the body it sends, the response it collects.
 import CCurl
+import Pipeline
 import Glibc
 
 /// Called once per process before any handle exists (libcurl's rule: not thread safe).
@@ -164,12 +165,6 @@ private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ coun
     return n
 }
 
-extension Duration {
-    public var milliseconds: Int64 {
-        let (s, a) = components
-        return s * 1000 + a / 1_000_000_000_000_000
-    }
-}
 
 extension String {
     func trimmingSpaces() -> String {

@@ -273,3 +273,30 @@ public enum JSONReader {
         }
     }
 }
+
+extension JSONValue {
+    /// Writes the value back as compact JSON (member order kept).
+    public func write(to writer: inout JSONWriter) {
+        switch self {
+        case .null: writer.null()
+        case .bool(let b): writer.bool(b)
+        case .int(let i): writer.int(i)
+        case .double(let d): writer.double(d)
+        case .string(let s): writer.string(s)
+        case .array(let items):
+            writer.beginArray()
+            for item in items { item.write(to: &writer) }
+            writer.endArray()
+        case .object(let object):
+            writer.beginObject()
+            for member in object.members { writer.key(member.key); member.value.write(to: &writer) }
+            writer.endObject()
+        }
+    }
+
+    public var jsonBytes: [UInt8] {
+        var w = JSONWriter()
+        write(to: &w)
+        return w.bytes
+    }
+}

@@ -122,3 +122,11 @@ public struct Deadline: Sendable, Comparable {
     public func remaining(now: EpochMillis = .now()) -> Duration { .milliseconds(remainingMilliseconds(now: now)) }
     public func hasPassed(now: EpochMillis = .now()) -> Bool { remainingMilliseconds(now: now) <= 0 }
 }
+
+extension Duration {
+    /// Whole milliseconds (truncated).
+    public var milliseconds: Int64 {
+        let (s, a) = components
+        return s * 1000 + a / 1_000_000_000_000_000
+    }
+}

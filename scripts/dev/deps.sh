@@ -3,7 +3,8 @@
 # Usage: scripts/dev/deps.sh [build|test|all]   (default: all)
 set -euo pipefail
 
-apt_build=(libcurl4-openssl-dev zlib1g-dev zip unzip gzip ca-certificates binutils)
+# build-essential, dpkg-dev and libssl-dev: scripts/package/build-curl.sh builds the packaged libcurl from Debian's source.
+apt_build=(libcurl4-openssl-dev zlib1g-dev zip unzip gzip ca-certificates binutils build-essential dpkg-dev libssl-dev)
 apt_test=(openssl jq shellcheck rsyslog rsyslog-gnutls procps)
 pip_test=("moto[server]:moto" "cfn-lint:cfnlint" "jsonschema:jsonschema" "awscli:awscli")
 

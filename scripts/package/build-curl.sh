@@ -123,7 +123,8 @@ fetch_source() {
   # keep the ABI (they carry fixes only).
   local available=()
   mapfile -t available < <(apt-cache "${apt_opts[@]}" showsrc curl 2>/dev/null | sed -n 's/^Version: //p')
-  [ "${#available[@]}" -gt 0 ] || die "no curl source package found in ${suites[*]}"
+  [ "${#available[@]}" -gt 0 ] ||
+    die "no curl source package found in ${suites[*]} (is deb.debian.org reachable?): $(grep -E '^(W|E):' "$apt_dir/update.log" | head -n 3)"
   for v in "${available[@]}"; do
     if [ "$v" = "$want" ]; then chosen=$v; break; fi
     case "$v" in

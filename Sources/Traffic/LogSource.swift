@@ -1,0 +1,103 @@
+// What the tick reads: log groups to poll (from discovery or a list) and pages of CloudWatch events.
+import Pipeline
+
+/// One log group the tick polls, and how to read it.
+public struct LogGroupTarget: Sendable, Equatable {
+    public enum Kind: String, Sendable { case rest, http }
+    public var logGroup: LogGroupName
+    public var kind: Kind
+    public var apiId: String?
+    public var stage: String?
+
+    public init(logGroup: LogGroupName, kind: Kind, apiId: String?, stage: String?) {
+        self.logGroup = logGroup
+        self.kind = kind
+        self.apiId = apiId
+        self.stage = stage
+    }
+}
+
+/// What discovery found, and what it could not use (reported in the summary, never silently ignored).
+public struct DiscoveryResult: Sendable {
+    public var targets: [LogGroupTarget]
+    public var notes: [String]
+    public init(targets: [LogGroupTarget], notes: [String] = []) { self.targets = targets; self.notes = notes }
+}
+
+public protocol APIDiscovery: Sendable {
+    func discover(rest: Bool, http: Bool, deadline: Deadline) async throws -> DiscoveryResult
+}
+
+/// One CloudWatch event as FilterLogEvents returns it.
+public struct LogEvent: Sendable {
+    public var logStream: LogStreamName
+    public var timestamp: EpochMillis
+    public var message: String
+    public var eventId: String
+    public init(logStream: LogStreamName, timestamp: EpochMillis, message: String, eventId: String) {
+        self.logStream = logStream
+        self.timestamp = timestamp
+        self.message = message
+        self.eventId = eventId
+    }
+}
+
+public struct LogEventPage: Sendable {
+    public var events: [LogEvent]
+    /// More pages follow while this is set (a page may be empty and still carry one).
+    public var nextToken: String?
+    public init(events: [LogEvent], nextToken: String?) { self.events = events; self.nextToken = nextToken }
+}
+
+/// FilterLogEvents over `[start, end]` (both inclusive), one page per call.
+public protocol LogEventPager: Sendable {
+    func page(logGroup: LogGroupName, start: EpochMillis, end: EpochMillis, nextToken: String?, deadline: Deadline) async throws -> LogEventPage
+}
+
+/// Thrown by a pager when the service throttled us and its own retries ran out.
+public struct ThrottledError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "throttled: \(message)" }
+}
+
+/// Parses `API_LIST`: a JSON array of `{region, apiId, stage, type}` (type `rest` or `http`; an HTTP entry may name
+/// its `logGroup`). Entries for another region are skipped: each region's function reads its own.
+public enum APIList {
+    public static func parse(_ bytes: [UInt8], region: AWSRegion) throws(ConfigurationProblem) -> DiscoveryResult {
+        let json: JSONValue
+        do { json = try JSONReader.parse(bytes) } catch { throw ConfigurationProblem("API_LIST is not JSON: \(error)") }
+        let items: [JSONValue]
+        if let array = json.arrayValue { items = array }
+        else if let array = json["apis"]?.arrayValue { items = array }
+        else { throw ConfigurationProblem("API_LIST must be a JSON array of {region, apiId, stage, type}") }
+        var targets: [LogGroupTarget] = []
+        var notes: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let apiId = item["apiId"]?.stringValue, let stage = item["stage"]?.stringValue,
+                  let type = item["type"]?.stringValue?.lowercased() else {
+                throw ConfigurationProblem("API_LIST entry \(i) needs apiId, stage and type")
+            }
+            if let r = item["region"]?.stringValue, r != region.rawValue { continue }
+            switch type {
+            case "rest":
+                targets.append(LogGroupTarget(logGroup: LogGroupName("API-Gateway-Execution-Logs_\(apiId)/\(stage)"), kind: .rest,
+                                              apiId: apiId, stage: stage))
+            case "http":
+                if let group = item["logGroup"]?.stringValue {
+                    targets.append(LogGroupTarget(logGroup: LogGroupName(group), kind: .http, apiId: apiId, stage: stage))
+                } else {
+                    notes.append("API_LIST entry \(i) (\(apiId)/\(stage)) is an HTTP API without logGroup: its access-log group is found by discovery only")
+                }
+            default:
+                throw ConfigurationProblem("API_LIST entry \(i): type must be rest or http (got \(type))")
+            }
+        }
+        return DiscoveryResult(targets: targets, notes: notes)
+    }
+}
+
+public struct ConfigurationProblem: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
