@@ -31,8 +31,9 @@ test: ## Every test suite: Swift, the packaged zip (chroot, ministack), the depl
 invoke: build ## Run one event locally: make invoke EVENT=events/health.json [HANDLER=health]
 	$$($(SWIFT_BUILD) --show-bin-path)/apitap invoke --event $(EVENT) $(if $(HANDLER),--handler $(HANDLER))
 
-run: build ## The main job on an embedded default, locally (no AWS account)
-	$$($(SWIFT_BUILD) --show-bin-path)/apitap invoke --event events/health.json
+run: build ## The tick, locally, against moto seeded with sample API Gateway logs (no AWS account)
+	@scripts/dev/deps.sh all
+	@scripts/dev/run-local.sh
 
 bench: package ## Benchmarks (figures recorded in docs/benchmarks.md)
 	$(RELEASE) --product apitap-bench

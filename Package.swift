@@ -24,23 +24,23 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl", "CZlib", "Pipeline"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "Pipeline"]),
         .target(name: "AWS", dependencies: ["HTTP", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Traffic", dependencies: ["Pipeline", "HTTP"]),
+        .target(name: "Traffic", dependencies: ["Pipeline", "HTTP", "AWS"]),
         .executableTarget(
             name: "apitap",
             dependencies: [
-                "LambdaRuntime", "HTTP", "Pipeline", "Traffic",
+                "LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "apitap-bench",
-            dependencies: ["LambdaRuntime", "HTTP", "Pipeline", "Traffic"],
+            dependencies: ["LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS"],
             path: "Benchmarks/apitap-bench"
         ),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
-        .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline"]),
+        .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline", "AWS"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
     ]

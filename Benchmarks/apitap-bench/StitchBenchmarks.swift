@@ -1,4 +1,5 @@
 // Stitch + encode throughput on a deterministic, generated corpus of 1,000,000 REST execution-log events.
+import AWS
 import Glibc
 import HTTP
 import Pipeline

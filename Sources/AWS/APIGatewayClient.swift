@@ -60,10 +60,11 @@ public struct APIGatewayClient: Sendable {
 
     public init(_ aws: AWSClient) { self.aws = aws }
 
-    /// GET /restapis (at most 500 per page).
-    public func getRestApis(position: String? = nil, limit: Int = 500,
+    /// GET /restapis. `limit` is at most 500 (AWS's default page is 25); nil leaves it to the service.
+    public func getRestApis(position: String? = nil, limit: Int? = 500,
                             deadline: Deadline = .distant) async throws(AWSError) -> RestAPIsPage {
-        var query: [(name: String, value: String)] = [("limit", String(limit))]
+        var query: [(name: String, value: String)] = []
+        if let limit { query.append(("limit", String(limit))) }
         if let position { query.append(("position", position)) }
         let body = try await aws.restJSONCall(.apiGateway, operation: "GetRestApis", method: .GET, path: "/restapis",
                                               query: query, deadline: deadline)

@@ -44,9 +44,21 @@ public struct FileCheckpointStore: CheckpointStore {
     }
 
     func path(_ key: String) -> String {
-        // Keys are ours (log group names and the like): keep them readable but flat and safe.
-        let safe = key.map { c -> Character in c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_" }
-        return directory + "/" + String(safe) + ".json"
+        // Keys are log group names and the like: readable, flat, and one file per key (percent-encoding is injective).
+        var safe = ""
+        for b in key.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"):
+                safe.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                safe.unicodeScalars.append("%")
+                safe.unicodeScalars.append(hex[Int(b >> 4)])
+                safe.unicodeScalars.append(hex[Int(b & 0xF)])
+            }
+        }
+        return directory + "/" + safe + ".json"
     }
 
     public func load(key: String) async throws -> (bytes: [UInt8]?, version: CheckpointVersion) {

@@ -1,4 +1,5 @@
 // The HTTP API access-log mapper: one JSON access-log record becomes one (header- and body-less) transaction.
+import AWS
 import Pipeline
 
 /// HTTP APIs log no headers or bodies, so the transaction says what is known (method, path, status, client, times)

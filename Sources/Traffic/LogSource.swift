@@ -1,4 +1,5 @@
 // What the tick reads: log groups to poll (from discovery or a list) and pages of CloudWatch events.
+import AWS
 import Pipeline
 
 /// One log group the tick polls, and how to read it.
@@ -26,20 +27,6 @@ public struct DiscoveryResult: Sendable {
 
 public protocol APIDiscovery: Sendable {
     func discover(rest: Bool, http: Bool, deadline: Deadline) async throws -> DiscoveryResult
-}
-
-/// One CloudWatch event as FilterLogEvents returns it.
-public struct LogEvent: Sendable {
-    public var logStream: LogStreamName
-    public var timestamp: EpochMillis
-    public var message: String
-    public var eventId: String
-    public init(logStream: LogStreamName, timestamp: EpochMillis, message: String, eventId: String) {
-        self.logStream = logStream
-        self.timestamp = timestamp
-        self.message = message
-        self.eventId = eventId
-    }
 }
 
 public struct LogEventPage: Sendable {

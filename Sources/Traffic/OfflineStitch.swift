@@ -1,4 +1,5 @@
 // `apitap stitch`: FilterLogEvents events as NDJSON in, transactions as NDJSON out, streaming in bounded memory.
+import AWS
 import Glibc
 import Pipeline
 

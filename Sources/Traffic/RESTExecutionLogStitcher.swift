@@ -1,4 +1,5 @@
 // The REST execution-log stitcher: an incremental, pure transform from CloudWatch events to whole transactions.
+import AWS
 import Pipeline
 
 /// Tuning for the stitcher; the defaults suit a one-minute poll.

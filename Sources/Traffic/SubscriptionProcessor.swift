@@ -1,4 +1,5 @@
 // The `awslogs` path: a CloudWatch Logs subscription payload (base64 of gzip of JSON) through the same stitcher.
+import AWS
 import HTTP
 import Pipeline
 

@@ -1,4 +1,5 @@
 // One tick: for each log group, read [watermark − overlap, now − lag], stitch, deliver, and only then commit.
+import AWS
 import Pipeline
 
 public struct TickSettings: Sendable {
@@ -69,6 +70,8 @@ public struct TickSummary: Sendable {
     public var discoveryError: String?
     public var startedAt: EpochMillis
     public var durationMs: Int64 = 0
+
+    public init(startedAt: EpochMillis) { self.startedAt = startedAt }
 
     public var allCommitted: Bool {
         discoveryError == nil && groups.allSatisfy { [.committed, .partial, .idle].contains($0.result) }
@@ -250,10 +253,10 @@ public struct TickRunner: Sendable {
                 let h = TickCheckpoint.eventHash(event.eventId)
                 if event.timestamp.value >= nextSeenFrom { nextSeen.insert(h) }
                 if checkpoint.seen.contains(h) { outcome.duplicates += 1; continue }
-                outcome.streams.insert(event.logStream.rawValue)
+                outcome.streams.insert(event.logStreamName)
                 switch target.kind {
-                case .rest: stitcher.ingest(logStream: event.logStream, timestamp: event.timestamp, message: event.message, emit: emit)
-                case .http: if let t = mapper.map(logStream: event.logStream, timestamp: event.timestamp, message: event.message) { emit(t) }
+                case .rest: stitcher.ingest(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message, emit: emit)
+                case .http: if let t = mapper.map(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message) { emit(t) }
                 }
             }
             outcome.processMs += EpochMillis.now().value - processStart.value

@@ -1,4 +1,5 @@
 // The tick's and awslogs' settings, parsed once from the environment into typed values, every problem reported at once.
+import AWS
 import Pipeline
 
 public struct TrafficConfiguration: Sendable {
@@ -41,6 +42,8 @@ public struct TrafficConfiguration: Sendable {
     public var pollLagSeconds: Int
     public var logsRequestsPerSecond: Double
     public var incompleteMaxAgeSeconds: Int
+    /// Where a log group without a checkpoint starts reading: this long before now.
+    public var initialLookbackSeconds: Int
     public var contentTypeRegex: String?
     public var excludedExtensionsRegex: String?
     public var maxBatchBytes: Int
@@ -99,6 +102,7 @@ public struct TrafficConfiguration: Sendable {
             pollLagSeconds: p.int("POLL_LAG_SECONDS", default: 10, range: 0...600),
             logsRequestsPerSecond: Double(p.int("LOGS_REQUESTS_PER_SECOND", default: 5, range: 1...100)),
             incompleteMaxAgeSeconds: p.int("INCOMPLETE_MAX_AGE_SECONDS", default: 300, range: 10...86_400),
+            initialLookbackSeconds: p.int("POLL_INITIAL_LOOKBACK_SECONDS", default: 300, range: 0...86_400 * 14),
             contentTypeRegex: contentType, excludedExtensionsRegex: excluded,
             maxBatchBytes: p.int("MAX_BATCH_BYTES", default: 1_048_576, range: 4_096...6_291_456),
             delivery: delivery, stateURI: stateURI,

@@ -1,4 +1,5 @@
 // The Transaction model: one whole HTTP exchange rebuilt from API Gateway logs, as apitap sends it on.
+import AWS
 import Pipeline
 
 /// A header or query parameter, kept in log order (names repeat and case is preserved).

@@ -9,6 +9,7 @@ public enum TokenAuthMethod: String, Sendable, CaseIterable {
 
 public struct TokenError: Error, CustomStringConvertible, Sendable {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { "UAP token: " + message }
 }
 

@@ -7,6 +7,9 @@ enum Handlers {
         registry.register("health", summary: "version, handler list and a redacted configuration summary") { context in
             HealthHandler(version: ApitapVersion.current, handlers: context.handlerNames)
         }
+        registry.register("tick", summary: "the scheduled job: CloudWatch API Gateway logs to UAP, checkpointed") { context in
+            try TickHandler(context: context)
+        }
         registry.register("awslogs", summary: "CloudWatch Logs subscription events: stitch and deliver to UAP") { context in
             try AWSLogsHandler(context: context)
         }

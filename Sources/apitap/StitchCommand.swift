@@ -1,4 +1,5 @@
 // `apitap stitch`: FilterLogEvents NDJSON in, transactions NDJSON out, offline, with the same stitcher as the tick.
+import AWS
 import ArgumentParser
 import Glibc
 import HTTP

@@ -1,4 +1,5 @@
 // Adapters from the Lambda runtime to the traffic pipeline: the `awslogs` handler and the sink it delivers to.
+import AWS
 import HTTP
 import LambdaRuntime
 import Pipeline
@@ -12,8 +13,8 @@ enum TrafficSetup {
         return config
     }
 
-    /// The sink the configuration names: UAP (with its token provider) or NDJSON.
-    static func sink(_ config: TrafficConfiguration, logger: Logger) throws -> any BatchSink {
+    /// The sink the configuration names: UAP (with its token provider) or NDJSON. `aws` resolves a secret ARN.
+    static func sink(_ config: TrafficConfiguration, logger: Logger, aws: AWSClient? = nil) throws -> any BatchSink {
         switch config.delivery {
         case .ndjson(let path):
             do { return try NDJSONSink(path: path) } catch { throw ConfigurationError([error.description]) }
@@ -23,18 +24,36 @@ enum TrafficSetup {
             var tokens: UAPTokenProvider?
             if uap.authEnabled, let tokenURL = uap.tokenURL, let clientID = uap.clientID, let secret = uap.secret {
                 tokens = UAPTokenProvider(client: client, tokenURL: tokenURL, clientID: clientID, method: uap.tokenAuthMethod,
-                                          secret: try secretSource(secret))
+                                          secret: try secretSource(secret, aws: aws))
             }
             return UAPSink(client: client, settings: UAPSinkSettings(transactionsURL: uap.transactionsURL, tokens: tokens,
                                                                      maxInFlight: uap.maxInFlight), logger: logger)
         }
     }
 
-    static func secretSource(_ reference: TrafficConfiguration.SecretReference) throws -> UAPTokenProvider.SecretSource {
+    /// Where the UAP client secret comes from; a Secrets Manager secret is read on first use, then kept in memory.
+    static func secretSource(_ reference: TrafficConfiguration.SecretReference, aws: AWSClient?) throws -> UAPTokenProvider.SecretSource {
         switch reference {
         case .value(let value): return { value }
         case .secretsManager(let arn):
-            throw ConfigurationError(["UAP_CLIENT_SECRET_ARN (\(arn)) needs the Secrets Manager client, which this build does not have yet; set UAP_CLIENT_SECRET"])
+            guard let aws else { throw ConfigurationError(["UAP_CLIENT_SECRET_ARN needs AWS credentials and a region"]) }
+            let secrets = SecretsManagerClient(aws)
+            return {
+                do { return try await secrets.getSecretValue(secretId: arn).value } catch {
+                    throw TokenError(message: "reading UAP_CLIENT_SECRET_ARN failed: \(error)")
+                }
+            }
+        }
+    }
+
+    static func awsClient(_ env: [String: String]) throws -> AWSClient {
+        do {
+            let http = try HTTPClient()
+            return try AWSClient.fromEnvironment(env, http: http)
+        } catch let e as AWSConfigurationError {
+            throw ConfigurationError(e.problems)
+        } catch {
+            throw ConfigurationError(["cannot start the AWS client: \(error)"])
         }
     }
 }
@@ -74,5 +93,112 @@ actor AWSLogsHandler: LambdaHandler {
                                 + (outcome.delivery.failures.first ?? ""))
         }
         return summary
+    }
+}
+
+/// `tick`: the scheduled job. Discovers (or lists) the log groups, runs one tick over them, logs and returns the summary.
+actor TickHandler: LambdaHandler {
+    let config: TrafficConfiguration
+    let discovery: any APIDiscovery
+    let runner: TickRunner
+    let functionName: String
+
+    init(context: InitContext, defaultStateURI: String? = nil) throws {
+        let env = context.environment
+        config = try TrafficSetup.configuration(env)
+        let aws = try TrafficSetup.awsClient(env)
+        guard let stateText = config.stateURI ?? defaultStateURI else {
+            throw ConfigurationError(["STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)"])
+        }
+        let store: any CheckpointStore
+        do {
+            switch try StateURI.parse(stateText) {
+            case .s3(let bucket, let prefix): store = S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
+            case .file(let path): store = try FileCheckpointStore(directory: path)
+            }
+        } catch let e as AWSConfigurationError { throw ConfigurationError(e.problems) }
+        let filter: TransactionFilter
+        do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
+        if config.autoDiscovery {
+            discovery = APIGatewayDiscovery(rest: APIGatewayClient(aws), http: APIGatewayV2Client(aws))
+        } else {
+            discovery = APIListSource(config.apiList ?? "[]", s3: S3Client(aws), region: config.region,
+                                      cacheSeconds: config.apiListCacheSeconds)
+        }
+        let settings = TickSettings(
+            region: config.region, accountId: config.accountId, overlapMs: Int64(config.pollOverlapSeconds) * 1000,
+            lagMs: Int64(config.pollLagSeconds) * 1000, initialLookbackMs: Int64(config.initialLookbackSeconds) * 1000,
+            incompleteMaxAgeMs: Int64(config.incompleteMaxAgeSeconds) * 1000, maxBatchBytes: config.maxBatchBytes,
+            pullMarginMs: Int64(config.deadlineMarginSeconds) * 1000)
+        runner = TickRunner(settings: settings, pager: CloudWatchLogsPager(CloudWatchLogsClient(aws)), store: store,
+                            sink: try TrafficSetup.sink(config, logger: context.logger, aws: aws),
+                            limiter: RateLimiter(perSecond: config.logsRequestsPerSecond), filter: filter, logger: context.logger)
+        functionName = env["AWS_LAMBDA_FUNCTION_NAME"] ?? "apitap"
+    }
+
+    func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
+        let started = EpochMillis.now()
+        var summary: TickSummary
+        do {
+            let found = try await discovery.discover(rest: config.enableRest, http: config.enableHTTP, deadline: context.deadline)
+            summary = await runner.run(targets: found.targets, deadline: context.deadline, now: started)
+            summary.notes = found.notes
+        } catch {
+            summary = TickSummary(startedAt: started)
+            summary.discoveryError = String(describing: error)
+        }
+        let json = summary.json()
+        context.logger.info("tick summary", [("summary", .json(json))])
+        EmbeddedMetrics.emit(summary, functionName: functionName)
+        guard summary.allCommitted else {
+            let first = summary.discoveryError ?? summary.groups.first { $0.error != nil }.flatMap { "\($0.logGroup.rawValue): \($0.error ?? "")" } ?? ""
+            throw FunctionError("TickIncomplete", "not every log group was delivered and committed (it is read again next tick): \(first)")
+        }
+        return json
+    }
+}
+
+/// CloudWatch Embedded Metric Format: one JSON line on stdout that CloudWatch turns into metrics.
+enum EmbeddedMetrics {
+    static func emit(_ summary: TickSummary, functionName: String) {
+        var events = 0, duplicates = 0, delivered = 0, failed = 0, emitted = 0, filtered = 0, incomplete = 0, retries = 0, sent = 0
+        for g in summary.groups {
+            events += g.events; duplicates += g.duplicates
+            delivered += g.delivery.deliveredRecords; failed += g.delivery.failedRecords; retries += g.delivery.retries
+            sent += g.delivery.bytesSent
+            emitted += g.traffic.transactionsEmitted; filtered += g.traffic.filtered.total; incomplete += g.traffic.transactionsIncomplete
+        }
+        let metrics: [(String, Int, String)] = [
+            ("EventsFetched", events, "Count"), ("DuplicatesSkipped", duplicates, "Count"),
+            ("TransactionsEmitted", emitted, "Count"), ("TransactionsFiltered", filtered, "Count"),
+            ("TransactionsIncomplete", incomplete, "Count"), ("TransactionsDelivered", delivered, "Count"),
+            ("TransactionsFailed", failed, "Count"), ("DeliveryRetries", retries, "Count"), ("BytesSent", sent, "Bytes"),
+            ("LogGroupsFailed", summary.groups.filter { ![.committed, .partial, .idle].contains($0.result) }.count, "Count"),
+            ("DurationMs", Int(summary.durationMs), "Milliseconds"),
+        ]
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("_aws")
+        w.beginObject()
+        w.field("Timestamp", summary.startedAt.value)
+        w.key("CloudWatchMetrics")
+        w.beginArray()
+        w.beginObject()
+        w.field("Namespace", "apitap")
+        w.key("Dimensions"); w.beginArray(); w.beginArray(); w.string("FunctionName"); w.endArray(); w.endArray()
+        w.key("Metrics")
+        w.beginArray()
+        for (name, _, unit) in metrics { w.beginObject(); w.field("Name", name); w.field("Unit", unit); w.endObject() }
+        w.endArray()
+        w.endObject()
+        w.endArray()
+        w.endObject()
+        w.field("FunctionName", functionName)
+        for (name, value, _) in metrics { w.field(name, value) }
+        w.endObject()
+        var line = w.bytes
+        line.append(0x0A)
+        // Lambda sends stdout and stderr to the log group alike; stderr keeps stdout free for NDJSON in local runs.
+        writeAll(2, line)
     }
 }

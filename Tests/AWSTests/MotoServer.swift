@@ -51,7 +51,7 @@ final class MotoServer: Sendable {
         for _ in 0..<5 {
             let port = freePort()
             let logPath = NSTemporaryDirectory() + "apitap-moto-\(port)-\(getpid()).log"
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -65,7 +65,7 @@ final class MotoServer: Sendable {
             process.standardError = log
             try process.run()
             let server = MotoServer(pid: process.processIdentifier, port: port, logPath: logPath)
-            MotoServer.register(server.pid)
+            MotoServer.register(server.pid, logPath)
             if try await server.waitUntilReady(process) { return server }
             server.stop()
         }
@@ -105,24 +105,28 @@ final class MotoServer: Sendable {
         }
         if waitpid(pid, &status, WNOHANG) == 0 { kill(pid, SIGKILL); waitpid(pid, &status, 0) }
         MotoServer.unregister(pid)
+        unlink(logPath)
     }
 
     // Servers still running when the test process exits are stopped then, by PID.
-    private static let running = Locked<[Int32]>([])
+    private static let running = Locked<[(pid: Int32, log: String)]>([])
     private static let atExitInstalled: Bool = {
         atexit {
-            for pid in MotoServer.running.value { kill(pid, SIGTERM) }
+            for server in MotoServer.running.value {
+                kill(server.pid, SIGTERM)
+                unlink(server.log)
+            }
         }
         return true
     }()
 
-    private static func register(_ pid: Int32) {
+    private static func register(_ pid: Int32, _ log: String) {
         _ = atExitInstalled
-        running.withLock { $0.append(pid) }
+        running.withLock { $0.append((pid, log)) }
     }
 
     private static func unregister(_ pid: Int32) {
-        running.withLock { $0.removeAll { $0 == pid } }
+        running.withLock { $0.removeAll { $0.pid == pid } }
     }
 }
 

@@ -1,4 +1,5 @@
 // CONTENT_TYPE_REGEX and EXCLUDED_EXTENSIONS_REGEX: what is kept, what is dropped and why.
+import AWS
 import Testing
 @testable import Traffic
 

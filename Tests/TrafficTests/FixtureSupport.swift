@@ -1,4 +1,5 @@
 // Loading fixture files and running them through the stitcher, shared by the Traffic tests.
+import AWS
 import Foundation
 import Pipeline
 @testable import Traffic

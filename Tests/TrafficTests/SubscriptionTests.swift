@@ -1,4 +1,5 @@
 // The awslogs path: a subscription payload made by the gzip and base64 tools, stitched and delivered all-or-nothing.
+import AWS
 import Foundation
 import Pipeline
 import Testing

@@ -1,4 +1,5 @@
 // The UAP sink against the strict UAP double: tokens, gzip, schema, batch size, and faults that must lose nothing.
+import AWS
 import Foundation
 import HTTP
 import Pipeline

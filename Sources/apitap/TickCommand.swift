@@ -1,0 +1,46 @@
+// `apitap tick`: one tick from the command line, the same handler Lambda runs.
+import ArgumentParser
+import HTTP
+import LambdaRuntime
+import Pipeline
+import Traffic
+
+struct Tick: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one tick now: read API Gateway logs from CloudWatch, deliver transactions, commit checkpoints.",
+        discussion: """
+        Configured like the Lambda function, from the environment (see template/env.example): AWS credentials and \
+        AWS_REGION (AWS_ENDPOINT_URL for a local peer such as moto), UAP_* or SEND_TO_UAP=false, STATE_URI. \
+        Without STATE_URI, checkpoints go to file://.apitap-state. The run summary is printed as JSON (on stderr when \
+        transactions go to stdout). Exits 1 when a log group could not be delivered or committed.
+        """
+    )
+
+    @Option(name: .long, help: "Seconds the tick may run (its deadline).")
+    var timeout: Int = 840
+
+    func run() async throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        let env = ProcessEnvironment.current
+        let logger = Logger.fromEnvironment(env)
+        let handler: TickHandler
+        do {
+            handler = try TickHandler(context: InitContext(environment: env, logger: logger, handlerNames: ["tick"]),
+                                      defaultStateURI: "file://.apitap-state")
+        } catch let error as ConfigurationError {
+            FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
+            throw ExitCode(2)
+        }
+        let context = InvocationContext(requestID: LambdaRequestID("cli-tick"), deadline: .after(milliseconds: Int64(timeout) * 1000),
+                                        logger: logger, environment: env)
+        let toStdout = env["SEND_TO_UAP"]?.lowercased() == "false" && (env["OUTPUT_FILE"] ?? "").isEmpty
+        do {
+            let summary = try await handler.handle(Array("{}".utf8), context: context)
+            let text = String(decoding: summary, as: UTF8.self) + "\n"
+            if toStdout { FileOutput.stderr(text) } else { print(text, terminator: "") }
+        } catch {
+            FileOutput.stderr("error: \(ErrorType.describe(error).message)\n")
+            throw ExitCode(1)
+        }
+    }
+}
