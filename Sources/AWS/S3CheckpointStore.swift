@@ -60,3 +60,16 @@ public struct S3CheckpointStore: CheckpointStore {
         }
     }
 }
+
+extension StateURI {
+    /// The store this URI names: an `S3CheckpointStore` (which needs the AWS client) or a `FileCheckpointStore`.
+    public func makeStore(aws: AWSClient?) throws -> any CheckpointStore {
+        switch self {
+        case .s3(let bucket, let prefix):
+            guard let aws else { throw AWSConfigurationError("STATE_URI \(self) needs AWS credentials and a region") }
+            return S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
+        case .file(let path):
+            return try FileCheckpointStore(directory: path)
+        }
+    }
+}

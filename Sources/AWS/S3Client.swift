@@ -103,7 +103,7 @@ public struct S3Client: Sendable {
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         if let maxKeys { query.append(("max-keys", String(maxKeys))) }
         let response = try await aws.send(AWSCall(service: .s3, operation: "ListObjectsV2", method: .GET,
-                                                  path: path == "/" ? "/" : path, query: query, hostPrefix: hostPrefix),
+                                                  path: path, query: query, hostPrefix: hostPrefix),
                                           deadline: deadline)
         return Self.decodeList(response.body)
     }

@@ -1,4 +1,5 @@
 // Credentials, region, endpoint overrides and STATE_URI: read once from the environment, every problem reported.
+import Foundation
 import HTTP
 import Pipeline
 import Testing
@@ -99,5 +100,21 @@ import Testing
         for bad in ["", "/tmp/x", "https://b/x", "s3://", "s3://Bad_Bucket/x", "s3://ab/x", "file://", "S3://b/x", "s3://a..b/x"] {
             #expect(throws: AWSConfigurationError.self, "\(bad)") { try StateURI.parse(bad) }
         }
+    }
+}
+
+@Suite struct StateStoreTests {
+    @Test func storesFromStateURIs() async throws {
+        let dir = NSTemporaryDirectory() + "apitap-aws-state-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try StateURI.parse("file://" + dir).makeStore(aws: nil)
+        #expect(file is FileCheckpointStore)
+        _ = try await file.commit(key: "k", bytes: [1], expected: .absent)
+        #expect(try await file.load(key: "k").bytes == [1])
+
+        #expect(throws: AWSConfigurationError.self) { _ = try StateURI.s3(bucket: "b-1", prefix: "p").makeStore(aws: nil) }
+        let aws = try AWSClient(http: sharedHTTP, credentials: AWSCredentials(accessKeyID: "a", secretAccessKey: "b"), region: AWSRegion("us-east-1"))
+        let s3 = try #require(try StateURI.parse("s3://b-1/p/").makeStore(aws: aws) as? S3CheckpointStore)
+        #expect(s3.bucket == "b-1" && s3.objectKey("g/x") == "p/g/x.json")
     }
 }

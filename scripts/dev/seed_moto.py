@@ -45,6 +45,7 @@ def main():
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--end-ms", type=int, default=int(time.time() * 1000) - 30_000)
     p.add_argument("--copies", type=int, default=1, help="repeat the REST sample in this many streams (more events)")
+    p.add_argument("--stages", default="prod", help="comma-separated REST stages, each logging to its own group")
     a = p.parse_args()
     kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
               aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
@@ -54,19 +55,25 @@ def main():
     root = ag.get_resources(restApiId=rest)["items"][0]["id"]
     ag.put_method(restApiId=rest, resourceId=root, httpMethod="ANY", authorizationType="NONE")
     ag.put_integration(restApiId=rest, resourceId=root, httpMethod="ANY", type="MOCK")
-    ag.create_deployment(restApiId=rest, stageName="prod")
-    ag.update_stage(restApiId=rest, stageName="prod", patchOperations=[
-        {"op": "replace", "path": "/*/*/logging/loglevel", "value": "INFO"},
-        {"op": "replace", "path": "/*/*/logging/dataTrace", "value": "true"}])
-    rest_group = f"API-Gateway-Execution-Logs_{rest}/prod"
     sample = load("rest-execution.ndjson")
-    events = []
-    for c in range(a.copies):
-        for e in sample:
-            e2 = dict(e)
-            e2["logStreamName"] = f"{e['logStreamName']}-{c}" if a.copies > 1 else e["logStreamName"]
-            events.append(e2)
-    put(logs, rest_group, events, a.end_ms)
+    rest_groups, total = [], 0
+    for stage in a.stages.split(","):
+        ag.create_deployment(restApiId=rest, stageName=stage)
+        ag.update_stage(restApiId=rest, stageName=stage, patchOperations=[
+            {"op": "replace", "path": "/*/*/logging/loglevel", "value": "INFO"},
+            {"op": "replace", "path": "/*/*/logging/dataTrace", "value": "true"}])
+        group = f"API-Gateway-Execution-Logs_{rest}/{stage}"
+        events = []
+        for c in range(a.copies):
+            for e in sample:
+                e2 = dict(e)
+                e2["logStreamName"] = f"{e['logStreamName']}-{c}" if a.copies > 1 else e["logStreamName"]
+                events.append(e2)
+        put(logs, group, events, a.end_ms)
+        rest_groups.append(group)
+        total += len(events)
+    rest_group = rest_groups[0]
+    events = [None] * total
 
     http = v2.create_api(Name="pets-api", ProtocolType="HTTP")["ApiId"]
     http_group = f"/aws/vendedlogs/apigateway/{http}/access"
@@ -82,8 +89,8 @@ def main():
         "DestinationArn": f"arn:aws:logs:{a.region}:123456789012:log-group:/aws/legacy/{clf}",
         "Format": "$context.identity.sourceIp - - [$context.requestTime] \"$context.httpMethod $context.routeKey $context.protocol\" $context.status"})
 
-    print(json.dumps({"restApiId": rest, "restLogGroup": rest_group, "httpApiId": http, "httpLogGroup": http_group,
-                      "clfApiId": clf, "restEvents": len(events)}))
+    print(json.dumps({"restApiId": rest, "restLogGroup": rest_group, "restLogGroups": rest_groups, "httpApiId": http,
+                      "httpLogGroup": http_group, "clfApiId": clf, "restEvents": len(events)}))
 
 
 if __name__ == "__main__":

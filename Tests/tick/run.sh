@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# End-to-end tests of the tick: the release binary against moto_server (real CloudWatch Logs and API Gateway APIs)
+# and the strict UAP double over HTTPS with a test CA. Several REST stages and an HTTP API, more events than one
+# FilterLogEvents page; clean delivery, a second tick, injected faults, and kill -9 at random points.
+# The oracle is a tick of the same data written to a file: delivery must match it (by log group, stream and request id).
+# Prints "N passed, N failed"; exits non-zero on any failure.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin="$root/.build/release/apitap"
+work=$(mktemp -d /tmp/apitap-tick-test.XXXXXX)
+passed=0
+failed=0
+pids=()
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; return 0; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { local _i; for _i in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+make_ca() {
+  (cd "$work" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=apitap e2e CA' &&
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' &&
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >ext.cnf &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
+}
+
+# Starts a UAP double; prints its port. Records go to $work/$1.ndjson.
+start_double() {
+  local name=$1 faults=${2:-} port
+  port=$(free_port)
+  : >"$work/$name.ndjson"
+  python3 "$root/Tests/Support/uap_double.py" --port "$port" --cert "$work/server.pem" --key "$work/server.key" \
+    --schema "$root/docs/transaction.schema.json" --records "$work/$name.ndjson" --client-id e2e-client \
+    --client-secret e2e-secret --token-ttl 3600 --max-batch-bytes 65536 --faults "$faults" --slow-seconds 4 \
+    >"$work/$name.double.log" 2>&1 &
+  pids+=("$!")
+  wait_port "$port" || { echo "the UAP double did not start: $(cat "$work/$name.double.log")" >&2; return 1; }
+  echo "$port"
+}
+
+# Environment of a tick delivering to the double on $1, with checkpoints in $work/state-$2.
+uap_env() {
+  printf '%s\n' "SSL_CERT_FILE=$work/ca.pem" "UAP_TRANSACTIONS_URL=https://127.0.0.1:$1/api-transactions" \
+    "UAP_TOKEN_URL=https://127.0.0.1:$1/oauth/token" "UAP_CLIENT_ID=e2e-client" "UAP_CLIENT_SECRET=e2e-secret" \
+    "MAX_BATCH_BYTES=65536" "STATE_URI=file://$work/state-$2" "POLL_INITIAL_LOOKBACK_SECONDS=900"
+}
+
+tick() { # tick NAME ENV-LINES... : runs one tick with those settings, logs to $work/NAME.log
+  local name=$1; shift
+  env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
+}
+
+keys() { jq -r '[.source.logGroup, .source.logStream, .requestId] | join("|")' "$1" | sort; }
+
+main() {
+  [ -x "$bin" ] || { echo "no release binary at $bin: run make package" >&2; exit 1; }
+  make_ca || { echo "openssl could not make the test CA" >&2; exit 1; }
+  local moto_port
+  moto_port=$(free_port)
+  moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+  pids+=("$!")
+  wait_port "$moto_port" || { echo "moto_server did not start" >&2; exit 1; }
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  export AWS_LAMBDA_LOG_LEVEL=WARN
+  python3 "$root/scripts/dev/seed_moto.py" --endpoint "$AWS_ENDPOINT_URL" --stages prod,staging --copies 40 --end-ms "$(( $(date +%s) * 1000 - 60000 ))" >"$work/seed.json"
+
+  # The oracle: the same logs, written to a file.
+  if tick oracle SEND_TO_UAP=false OUTPUT_FILE="$work/oracle.ndjson" STATE_URI="file://$work/state-oracle" POLL_INITIAL_LOOKBACK_SECONDS=900; then
+    keys "$work/oracle.ndjson" >"$work/oracle.keys"
+  else
+    fail "oracle tick" "$(tail -5 "$work/oracle.log")"; finish
+  fi
+  local n events pages
+  n=$(wc -l <"$work/oracle.keys")
+  events=$(jq -r .eventsFetched "$work/oracle.out")
+  pages=$(jq -r .pages "$work/oracle.out")
+  if [ "$n" -gt 1000 ] && [ "$(sort -u "$work/oracle.keys" | wc -l)" -eq "$n" ] && [ "${events:-0}" -gt 10000 ] && [ "${pages:-0}" -gt 3 ]; then
+    pass "oracle: $n distinct requests from $events events over $pages pages, three log groups"
+  else fail "oracle" "requests=$n events=$events pages=$pages"; fi
+
+  # Clean delivery, then a second tick that must deliver nothing.
+  local port
+  port=$(start_double clean)
+  mapfile -t e < <(uap_env "$port" clean)
+  if tick clean1 "${e[@]}" && diff -q <(keys "$work/clean.ndjson") "$work/oracle.keys" >/dev/null; then
+    pass "a tick delivers every request exactly once (token, gzip, schema and 64 KiB batches checked by the double)"
+  else fail "clean tick" "received $(wc -l <"$work/clean.ndjson") of $n" "$(tail -3 "$work/clean1.log")"; fi
+  local rejected
+  rejected=$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq -c .rejected)
+  if [ "$rejected" = "{}" ]; then pass "the double rejected nothing"; else fail "the double rejected posts" "$rejected"; fi
+  local before
+  before=$(wc -l <"$work/clean.ndjson")
+  if tick clean2 "${e[@]}" && [ "$(wc -l <"$work/clean.ndjson")" -eq "$before" ]; then
+    pass "a second tick delivers nothing new"
+  else fail "second tick" "records went from $before to $(wc -l <"$work/clean.ndjson")"; fi
+
+  # Faults: 500s, 429 with Retry-After, a slow answer, dropped connections and an expired token lose nothing.
+  port=$(start_double faults "500,429,drop,slow,expire,500,drop,429")
+  mapfile -t e < <(uap_env "$port" faults)
+  local tries=0
+  until tick "faults$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
+  if comm -13 <(keys "$work/faults.ndjson" | sort -u) "$work/oracle.keys" | grep -q .; then
+    fail "faults lost requests" "missing $(comm -13 <(keys "$work/faults.ndjson" | sort -u) "$work/oracle.keys" | wc -l)"
+  else pass "with injected 500/429/slow/drop/expired-token faults nothing is lost (ticks needed: $((tries + 1)))"; fi
+  local tokens
+  tokens=$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq .tokensIssued)
+  if [ "$tokens" -ge 2 ]; then pass "the expired token was replaced ($tokens tokens issued)"; else fail "token renewal" "tokens=$tokens"; fi
+
+  # kill -9 at random points, then ticks until one completes: nothing lost, re-sends keep their ids.
+  port=$(start_double kills)
+  mapfile -t e < <(uap_env "$port" kills)
+  local pid delay
+  for _ in 1 2 3 4 5 6; do
+    env "${e[@]}" "$bin" tick --timeout 120 >/dev/null 2>>"$work/kills.log" &
+    pid=$!
+    delay=$(python3 -c "import random; print(round(random.uniform(0.05, 0.8), 3))")
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  tries=0
+  until tick "kills-final$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
+  if comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys" | grep -q .; then
+    fail "kill -9 lost requests" "missing $(comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys" | wc -l)"
+  else pass "kill -9 at six random points, then a tick: nothing lost ($(wc -l <"$work/kills.ndjson") records for $n requests)"; fi
+  local inconsistent
+  inconsistent=$(jq -r '[.source.logGroup, .source.logStream, .requestId, .id] | join("|")' "$work/kills.ndjson" | sort -u |
+    cut -d'|' -f1-3 | uniq -d | wc -l)
+  if [ "$inconsistent" -eq 0 ]; then pass "every duplicate carries the same id as the original"
+  else fail "duplicates with different ids" "$inconsistent requests"; fi
+
+  # awslogs through the binary with a real subscription payload (gzip + base64 by the system tools).
+  local group payload
+  group=$(jq -r .restLogGroup "$work/seed.json")
+  jq -c --arg g "$group" -s '{messageType:"DATA_MESSAGE",owner:"123456789012",logGroup:$g,logStream:.[0].logStreamName,
+      subscriptionFilters:["apitap"],logEvents:[.[] | select(.logStreamName == "e4da3b7fbbce2345d7772b0674a318d5") | {id:.eventId,timestamp,message}]}' \
+      "$root/events/sample-logs/rest-execution.ndjson" >"$work/sub.json"
+  payload=$(gzip -c "$work/sub.json" | base64 -w0)
+  printf '{"awslogs":{"data":"%s"}}' "$payload" >"$work/awslogs-event.json"
+  if env SEND_TO_UAP=false OUTPUT_FILE="$work/awslogs.ndjson" "$bin" invoke --handler awslogs --event "$work/awslogs-event.json" >"$work/awslogs.out" 2>&1 \
+     && jq -r .id "$work/awslogs.ndjson" | grep -qx "Vts2pH6ArPEFcuQ=" \
+     && [ "$(wc -l <"$work/awslogs.ndjson")" -eq "$(jq -r .traffic.transactionsEmitted "$work/awslogs.out")" ] \
+     && [ "$(wc -l <"$work/awslogs.ndjson")" -gt 1 ]; then
+    pass "awslogs: a gzip+base64 subscription event is stitched and delivered"
+  else fail "awslogs" "$(tail -3 "$work/awslogs.out")"; fi
+
+  finish
+}
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit $?
+}
+
+main "$@"
