@@ -25,10 +25,11 @@ let package = Package(
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "Pipeline"]),
         .target(name: "AWS", dependencies: ["HTTP", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Traffic", dependencies: ["Pipeline", "HTTP", "AWS"]),
+        .target(name: "Audit", dependencies: ["Pipeline", "HTTP", "AWS"]),
         .executableTarget(
             name: "apitap",
             dependencies: [
-                "LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS",
+                "LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS", "Audit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline", "AWS"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "AWS", "HTTP", "Pipeline"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
     ]
 )

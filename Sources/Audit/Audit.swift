@@ -1,0 +1,1 @@
+// Anypoint Platform audit-log export: client, cursor source, sinks, checkpoint, alert rules.
