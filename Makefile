@@ -37,7 +37,8 @@ run: build ## The tick, locally, against moto seeded with sample API Gateway log
 
 bench: package ## Benchmarks (figures recorded in docs/benchmarks.md)
 	$(RELEASE) --product apitap-bench
-	$$($(RELEASE) --show-bin-path)/apitap-bench
+	$$($(RELEASE) --show-bin-path)/apitap-bench stitch runtime package
+	$$($(RELEASE) --show-bin-path)/apitap-bench tick
 
 lint: ## shellcheck, cfn-lint, and no Foundation in product code
 	@scripts/dev/deps.sh all

@@ -17,6 +17,10 @@ func report(_ rows: [(name: String, value: Double, unit: String)]) {
 
 func wanted(_ section: String) -> Bool { only.isEmpty || only.contains(section) }
 
+// Alone in its process (`apitap-bench tick`), so that the peak RSS is the tick's own.
+if only.contains("tick") {
+    report(await tickBenchmark())
+}
 if wanted("stitch") {
     report(stitchBenchmarks())
     report(stitchBenchmarks(gzip: true))

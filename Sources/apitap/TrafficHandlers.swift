@@ -100,7 +100,12 @@ actor AWSLogsHandler: LambdaHandler {
 actor TickHandler: LambdaHandler {
     let config: TrafficConfiguration
     let discovery: any APIDiscovery
-    let runner: TickRunner
+    let pager: any LogEventPager
+    let store: any CheckpointStore
+    let sink: any BatchSink
+    let limiter: RateLimiter
+    let filter: TransactionFilter
+    let logger: Logger
     let functionName: String
 
     init(context: InitContext, defaultStateURI: String? = nil) throws {
@@ -110,14 +115,12 @@ actor TickHandler: LambdaHandler {
         guard let stateText = config.stateURI ?? defaultStateURI else {
             throw ConfigurationError(["STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)"])
         }
-        let store: any CheckpointStore
         do {
             switch try StateURI.parse(stateText) {
             case .s3(let bucket, let prefix): store = S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
             case .file(let path): store = try FileCheckpointStore(directory: path)
             }
         } catch let e as AWSConfigurationError { throw ConfigurationError(e.problems) }
-        let filter: TransactionFilter
         do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
         if config.autoDiscovery {
             discovery = APIGatewayDiscovery(rest: APIGatewayClient(aws), http: APIGatewayV2Client(aws))
@@ -125,19 +128,25 @@ actor TickHandler: LambdaHandler {
             discovery = APIListSource(config.apiList ?? "[]", s3: S3Client(aws), region: config.region,
                                       cacheSeconds: config.apiListCacheSeconds)
         }
-        let settings = TickSettings(
-            region: config.region, accountId: config.accountId, overlapMs: Int64(config.pollOverlapSeconds) * 1000,
-            lagMs: Int64(config.pollLagSeconds) * 1000, initialLookbackMs: Int64(config.initialLookbackSeconds) * 1000,
-            incompleteMaxAgeMs: Int64(config.incompleteMaxAgeSeconds) * 1000, maxBatchBytes: config.maxBatchBytes,
-            pullMarginMs: Int64(config.deadlineMarginSeconds) * 1000)
-        runner = TickRunner(settings: settings, pager: CloudWatchLogsPager(CloudWatchLogsClient(aws)), store: store,
-                            sink: try TrafficSetup.sink(config, logger: context.logger, aws: aws),
-                            limiter: RateLimiter(perSecond: config.logsRequestsPerSecond), filter: filter, logger: context.logger)
+        pager = CloudWatchLogsPager(CloudWatchLogsClient(aws))
+        sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
+        // One budget for the life of the sandbox: FilterLogEvents' quota is per account and region.
+        limiter = RateLimiter(perSecond: config.logsRequestsPerSecond)
+        logger = context.logger
         functionName = env["AWS_LAMBDA_FUNCTION_NAME"] ?? "apitap"
     }
 
     func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
         let started = EpochMillis.now()
+        // Lambda does not tell a function its account; the invoked function's ARN does.
+        let account = config.accountId ?? context.invokedFunctionARN.flatMap(Self.account(fromARN:)).map(AWSAccountID.init)
+        let settings = TickSettings(
+            region: config.region, accountId: account, overlapMs: Int64(config.pollOverlapSeconds) * 1000,
+            lagMs: Int64(config.pollLagSeconds) * 1000, initialLookbackMs: Int64(config.initialLookbackSeconds) * 1000,
+            incompleteMaxAgeMs: Int64(config.incompleteMaxAgeSeconds) * 1000, maxBatchBytes: config.maxBatchBytes,
+            pullMarginMs: Int64(config.deadlineMarginSeconds) * 1000)
+        let runner = TickRunner(settings: settings, pager: pager, store: store, sink: sink, limiter: limiter, filter: filter,
+                                logger: context.logger)
         var summary: TickSummary
         do {
             let found = try await discovery.discover(rest: config.enableRest, http: config.enableHTTP, deadline: context.deadline)
@@ -155,6 +164,13 @@ actor TickHandler: LambdaHandler {
             throw FunctionError("TickIncomplete", "not every log group was delivered and committed (it is read again next tick): \(first)")
         }
         return json
+    }
+
+    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → ACCOUNT.
+    static func account(fromARN arn: String) -> String? {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 6, parts[0] == "arn", parts[4].count == 12, parts[4].allSatisfy(\.isNumber) else { return nil }
+        return String(parts[4])
     }
 }
 

@@ -176,7 +176,8 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    print("ready", flush=True)
+    # --port 0 lets the kernel pick a free port: report the one we got.
+    print(f"ready {server.server_address[1]}", flush=True)
     server.serve_forever()
 
 

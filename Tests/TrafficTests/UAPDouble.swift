@@ -3,7 +3,7 @@ import Foundation
 
 final class UAPDouble {
     let directory: URL
-    let port: UInt16
+    private(set) var port: UInt16 = 0
     let process: Process
     let clientID = "apitap-test"
     let clientSecret = "s3cr3t-value"
@@ -32,11 +32,10 @@ final class UAPDouble {
         certs.waitUntilExit()
         guard certs.terminationStatus == 0 else { throw DoubleError("openssl could not make the test CA") }
 
-        port = UInt16.random(in: 20_000...60_000)
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var args = ["python3", root.appendingPathComponent("Tests/Support/uap_double.py").path, "--port", "\(port)",
+        var args = ["python3", root.appendingPathComponent("Tests/Support/uap_double.py").path, "--port", "0",
                     "--cert", "\(d)/server.pem", "--key", "\(d)/server.key",
                     "--schema", root.appendingPathComponent("docs/transaction.schema.json").path,
                     "--records", "\(d)/records.ndjson", "--client-id", clientID, "--client-secret", clientSecret,
@@ -49,12 +48,20 @@ final class UAPDouble {
         process.standardError = FileHandle(forWritingAtPath: "\(d)/double.log") ?? FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // It prints "ready" once it listens.
-        let line = out.fileHandleForReading.availableData
-        guard String(decoding: line, as: UTF8.self).contains("ready") else {
-            kill(process.processIdentifier, SIGKILL)
-            throw DoubleError("the UAP double did not start (python3 with jsonschema is needed)")
+        // It prints "ready PORT" once it listens on the port the kernel gave it.
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
         }
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard words.first == "ready", words.count > 1, let p = UInt16(words[1]) else {
+            kill(process.processIdentifier, SIGKILL)
+            let log = (try? String(contentsOfFile: "\(d)/double.log", encoding: .utf8)) ?? ""
+            throw DoubleError("the UAP double did not start (python3 with jsonschema is needed): \(text) \(log.suffix(300))")
+        }
+        port = p
     }
 
     deinit {
