@@ -164,6 +164,19 @@ public struct TickRunner: Sendable {
         return summary
     }
 
+    /// Sends `batches`; false (with the outcome marked) when any was not acknowledged.
+    private func deliver(_ batches: [Batch], into outcome: inout LogGroupOutcome, deadline: Deadline) async -> Bool {
+        guard !batches.isEmpty else { return true }
+        let report = await sink.deliver(batches, deadline: deadline)
+        outcome.delivery += report
+        guard report.allDelivered else {
+            outcome.result = .deliveryFailed
+            outcome.error = report.failures.first
+            return false
+        }
+        return true
+    }
+
     /// Reads, stitches and delivers one log group's window, then commits its checkpoint.
     func poll(_ target: LogGroupTarget, deadline: Deadline, now: EpochMillis) async -> LogGroupOutcome {
         var outcome = LogGroupOutcome(logGroup: target.logGroup)
@@ -261,16 +274,7 @@ public struct TickRunner: Sendable {
             }
             outcome.processMs += EpochMillis.now().value - processStart.value
             // Deliver full batches as they fill: the window is never held in memory as a whole.
-            let ready = batcher.take()
-            if !ready.isEmpty {
-                let report = await sink.deliver(ready, deadline: deadline)
-                outcome.delivery += report
-                if !report.allDelivered {
-                    outcome.result = .deliveryFailed
-                    outcome.error = report.failures.first
-                    return outcome
-                }
-            }
+            guard await deliver(batcher.take(), into: &outcome, deadline: deadline) else { return outcome }
             resumedToken = false
             guard let next = page.nextToken else { complete = true; break }
             token = next
@@ -289,16 +293,7 @@ public struct TickRunner: Sendable {
         }
         outcome.traffic.filtered = filterCounters
         batcher.close()
-        let rest = batcher.take()
-        if !rest.isEmpty {
-            let report = await sink.deliver(rest, deadline: deadline)
-            outcome.delivery += report
-            if !report.allDelivered {
-                outcome.result = .deliveryFailed
-                outcome.error = report.failures.first
-                return outcome
-            }
-        }
+        guard await deliver(batcher.take(), into: &outcome, deadline: deadline) else { return outcome }
 
         // 4. Everything read was acknowledged: move the watermark (or the window's token), conditionally.
         let state = target.kind == .rest ? stitcher.exportState() : nil

@@ -7,32 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 zip_path="$root/.build/lambda/apitap.zip"
 work=$(mktemp -d /tmp/apitap-package-test.XXXXXX)
-passed=0
-failed=0
-pids=()
-
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; return 0; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-wait_for_port() {
-  local port=$1 tries=${2:-100}
-  while [ "$tries" -gt 0 ]; do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-    tries=$((tries - 1))
-  done
-  return 1
-}
+# shellcheck source=Tests/lib.sh
+. "$root/Tests/lib.sh"
 
 apitap_cli() { "$root/.build/release/apitap" "$@"; }
 
@@ -138,8 +114,7 @@ main() {
   test_zip_layout
   test_empty_root
   test_ministack
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
+  summary
 }
 
 main "$@"

@@ -9,23 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$root/.build/release/apitap"
 work=$(mktemp -d /tmp/apitap-tick-test.XXXXXX)
-passed=0
-failed=0
-pids=()
-
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; return 0; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { local _i; for _i in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# shellcheck source=Tests/lib.sh
+. "$root/Tests/lib.sh"
+wait_port() { wait_for_port "$1"; }
 
 make_ca() {
   (cd "$work" &&
@@ -159,8 +145,7 @@ main() {
 }
 
 finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
+  summary
   exit $?
 }
 

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Shared helpers of the shell test suites (sourced, not run): counting, background servers stopped by PID, ports.
+# The including script sets `work` (a scratch directory) before sourcing; `pids` collects what to stop.
+passed=0
+failed=0
+pids=()
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "${work:?}"
+}
+trap cleanup EXIT
+
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; return 0; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# wait_for_port PORT [TRIES]: until something accepts on 127.0.0.1:PORT (0.1 s between tries).
+wait_for_port() {
+  local port=$1 tries=${2:-150}
+  while [ "$tries" -gt 0 ]; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+    tries=$((tries - 1))
+  done
+  return 1
+}
+
+# The closing line any runner can read.
+summary() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
