@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "Pipeline"]),
         .target(name: "AWS", dependencies: ["HTTP", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Traffic", dependencies: ["Pipeline", "HTTP", "AWS"]),
-        .target(name: "Audit", dependencies: ["Pipeline", "HTTP", "AWS"]),
+        .target(name: "Audit", dependencies: ["Pipeline", "HTTP", "AWS", "CCurl"]),
         .executableTarget(
             name: "apitap",
             dependencies: [

@@ -96,8 +96,11 @@ main() {
   mapfile -t e < <(uap_env "$port" faults)
   local tries=0
   until tick "faults$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
-  if comm -13 <(keys "$work/faults.ndjson" | sort -u) "$work/oracle.keys" | grep -q .; then
-    fail "faults lost requests" "missing $(comm -13 <(keys "$work/faults.ndjson" | sort -u) "$work/oracle.keys" | wc -l)"
+  local missing
+  # Captured first: `comm | grep -q` under pipefail would read as "nothing missing" when comm is cut off by SIGPIPE.
+  missing=$(comm -13 <(keys "$work/faults.ndjson" | sort -u) "$work/oracle.keys")
+  if [ -n "$missing" ]; then
+    fail "faults lost requests" "missing $(wc -l <<<"$missing")"
   else pass "with injected 500/429/slow/drop/expired-token faults nothing is lost (ticks needed: $((tries + 1)))"; fi
   local tokens
   tokens=$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq .tokensIssued)
@@ -117,8 +120,9 @@ main() {
   done
   tries=0
   until tick "kills-final$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
-  if comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys" | grep -q .; then
-    fail "kill -9 lost requests" "missing $(comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys" | wc -l)"
+  missing=$(comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys")
+  if [ -n "$missing" ]; then
+    fail "kill -9 lost requests" "missing $(wc -l <<<"$missing")"
   else pass "kill -9 at six random points, then a tick: nothing lost ($(wc -l <"$work/kills.ndjson") records for $n requests)"; fi
   local inconsistent
   inconsistent=$(jq -r '[.source.logGroup, .source.logStream, .requestId, .id] | join("|")' "$work/kills.ndjson" | sort -u |
@@ -135,7 +139,7 @@ main() {
   payload=$(gzip -c "$work/sub.json" | base64 -w0)
   printf '{"awslogs":{"data":"%s"}}' "$payload" >"$work/awslogs-event.json"
   if env SEND_TO_UAP=false OUTPUT_FILE="$work/awslogs.ndjson" "$bin" invoke --handler awslogs --event "$work/awslogs-event.json" >"$work/awslogs.out" 2>&1 \
-     && jq -r .id "$work/awslogs.ndjson" | grep -qx "Vts2pH6ArPEFcuQ=" \
+     && grep -qx "Vts2pH6ArPEFcuQ=" <<<"$(jq -r .id "$work/awslogs.ndjson")" \
      && [ "$(wc -l <"$work/awslogs.ndjson")" -eq "$(jq -r .traffic.transactionsEmitted "$work/awslogs.out")" ] \
      && [ "$(wc -l <"$work/awslogs.ndjson")" -gt 1 ]; then
     pass "awslogs: a gzip+base64 subscription event is stitched and delivered"

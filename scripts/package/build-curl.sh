@@ -190,10 +190,13 @@ build() {
 # The result must be the OpenSSL flavour under its usual soname and symbol version, and need nothing beyond
 # OpenSSL, zlib and the C library.
 check_library() {
-  local lib=$1 needed extra
-  readelf -d "$lib" | grep -q 'Library soname: \[libcurl.so.4\]' || die "$lib does not have the soname libcurl.so.4"
-  readelf -V "$lib" | grep -q 'CURL_OPENSSL_4' || die "$lib does not define the symbol version CURL_OPENSSL_4"
-  needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  local lib=$1 needed extra dynamic versions
+  # Read readelf's output whole first: `readelf | grep -q` under pipefail fails at random (SIGPIPE once grep has its match).
+  dynamic=$(readelf -d "$lib")
+  versions=$(readelf -V "$lib")
+  grep -q 'Library soname: \[libcurl.so.4\]' <<<"$dynamic" || die "$lib does not have the soname libcurl.so.4"
+  grep -q 'CURL_OPENSSL_4' <<<"$versions" || die "$lib does not define the symbol version CURL_OPENSSL_4"
+  needed=$(sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' <<<"$dynamic")
   extra=$(grep -Ev '^(libssl\.so\.3|libcrypto\.so\.3|libz\.so\.1|libc\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1)$' <<<"$needed" || true)
   [ -z "$extra" ] || die "$lib needs more than OpenSSL, zlib and libc: $(tr '\n' ' ' <<<"$extra")"
 }

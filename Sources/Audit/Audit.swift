@@ -1,1 +1,0 @@
-// Anypoint Platform audit-log export: client, cursor source, sinks, checkpoint, alert rules.

@@ -1,0 +1,309 @@
+// The audit export's settings, parsed once from the environment into typed values, every problem reported at once.
+import HTTP
+import Pipeline
+
+/// Where the first run of an organization starts: a fixed moment, or this long before now.
+public enum AuditStart: Sendable, Equatable {
+    case at(EpochMillis)
+    case ago(milliseconds: Int64)
+
+    public func resolve(now: EpochMillis) -> EpochMillis {
+        switch self {
+        case .at(let t): return t
+        case .ago(let ms): return now.adding(milliseconds: -ms)
+        }
+    }
+
+    /// An ISO 8601 date or date-time (`2026-01-01`, `2026-01-01T00:00:00Z`) or duration (`P1D`, `PT6H`, `P1DT12H`).
+    public static func parse(_ text: String) -> AuditStart? {
+        if text.hasPrefix("P") || text.hasPrefix("p") { return ISODuration.milliseconds(text).map { .ago(milliseconds: $0) } }
+        return EpochMillis.parseISO8601(text).map { .at($0) }
+    }
+}
+
+/// ISO 8601 durations with days, hours, minutes and seconds (weeks too); months and years are ambiguous: refused.
+public enum ISODuration {
+    public static func milliseconds(_ text: String) -> Int64? {
+        let upper = Array(text.uppercased().utf8)
+        guard upper.first == UInt8(ascii: "P"), upper.count > 1 else { return nil }
+        var total: Int64 = 0
+        var number: Int64? = nil
+        var inTime = false
+        var sawUnit = false
+        for b in upper.dropFirst() {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let (m, o1) = (number ?? 0).multipliedReportingOverflow(by: 10)
+                let (v, o2) = m.addingReportingOverflow(Int64(b - 48))
+                guard !o1, !o2 else { return nil }
+                number = v
+            case UInt8(ascii: "T"):
+                guard !inTime, number == nil else { return nil }
+                inTime = true
+            default:
+                guard let n = number else { return nil }
+                let unit: Int64
+                switch (b, inTime) {
+                case (UInt8(ascii: "W"), false): unit = 7 * 86_400_000
+                case (UInt8(ascii: "D"), false): unit = 86_400_000
+                case (UInt8(ascii: "H"), true): unit = 3_600_000
+                case (UInt8(ascii: "M"), true): unit = 60_000
+                case (UInt8(ascii: "S"), true): unit = 1_000
+                default: return nil
+                }
+                let (m, o) = n.multipliedReportingOverflow(by: unit)
+                guard !o else { return nil }
+                total += m
+                number = nil
+                sawUnit = true
+            }
+        }
+        return sawUnit && number == nil ? total : nil
+    }
+}
+
+/// The Audit Log Query filters (ANDed by the service).
+public struct AuditFilters: Sendable, Equatable {
+    public var platforms: [String] = []
+    public var objectTypes: [String] = []
+    public var actions: [String] = []
+    public var environmentIds: [String] = []
+    public var userIds: [String] = []
+    public init() {}
+}
+
+/// A configured destination. Parsed from one item of `AUDIT_SINKS`.
+public enum SinkTarget: Sendable, Equatable, CustomStringConvertible {
+    public enum SyslogTransport: String, Sendable { case udp, tcp, tls }
+    case syslog(SyslogTransport, host: String, port: UInt16)
+    case s3(bucket: String, prefix: String)
+    case http(url: String)
+    case file(path: String)
+
+    public var description: String {
+        switch self {
+        case .syslog(let t, let host, let port): return "syslog+\(t.rawValue)://\(host):\(port)"
+        case .s3(let bucket, let prefix): return "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)")
+        case .http(let url): return HTTPError.redactURL(url)
+        case .file(let path): return "file://\(path)"
+        }
+    }
+
+    public static func parse(_ text: String) -> Result<SinkTarget, SinkParseError> {
+        let value = text.trimmed()
+        let lower = value.lowercased()
+        for transport in [SyslogTransport.udp, .tcp, .tls] {
+            let scheme = "syslog+\(transport.rawValue)://"
+            guard lower.hasPrefix(scheme) else { continue }
+            var rest = Substring(value.dropFirst(scheme.count))
+            while rest.hasSuffix("/") { rest = rest.dropLast() }
+            guard let colon = rest.lastIndex(of: ":"), let port = UInt16(rest[rest.index(after: colon)...]), port > 0 else {
+                return .failure(SinkParseError("\(scheme)host:port needs a port (\(value.prefix(80)))"))
+            }
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty, !host.contains("/"), !host.contains("@") else {
+                return .failure(SinkParseError("\(scheme)host:port has no usable host (\(value.prefix(80)))"))
+            }
+            return .success(.syslog(transport, host: host, port: port))
+        }
+        if lower.hasPrefix("s3://") {
+            let rest = value.dropFirst(5)
+            let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+            let bucket = String(rest[..<slash])
+            guard bucket.count >= 3, bucket.count <= 63,
+                  bucket.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E }) else {
+                return .failure(SinkParseError("s3:// sink: \"\(bucket.prefix(70))\" is not an S3 bucket name"))
+            }
+            var prefix = Substring(rest[slash...])
+            while prefix.hasPrefix("/") { prefix = prefix.dropFirst() }
+            while prefix.hasSuffix("/") { prefix = prefix.dropLast() }
+            return .success(.s3(bucket: bucket, prefix: String(prefix)))
+        }
+        if lower.hasPrefix("https://") || lower.hasPrefix("http://") {
+            guard value.count > 8, !value.contains(" ") else { return .failure(SinkParseError("\(value.prefix(80)) is not a URL")) }
+            return .success(.http(url: value))
+        }
+        if lower.hasPrefix("file://") {
+            let path = String(value.dropFirst(7))
+            guard !path.isEmpty else { return .failure(SinkParseError("file:// sink needs a path (file:///tmp/audit.ndjson)")) }
+            return .success(.file(path: path))
+        }
+        return .failure(SinkParseError("unknown sink \"\(HTTPError.redactURL(value).prefix(80))\" (syslog+udp://, syslog+tcp://, syslog+tls://, s3://, https://, file://)"))
+    }
+}
+
+public struct SinkParseError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+public struct AuditConfiguration: Sendable {
+    public enum Secret: Sendable, CustomStringConvertible {
+        case value(String)
+        /// A Secrets Manager ARN or name, read on first use.
+        case secretsManager(String)
+        public var description: String {
+            switch self {
+            case .value: return "***"
+            case .secretsManager(let arn): return arn
+            }
+        }
+    }
+
+    public static let usBaseURL = "https://anypoint.mulesoft.com"
+    public static let euBaseURL = "https://eu1.anypoint.mulesoft.com"
+    public static let govBaseURL = "https://gov.anypoint.mulesoft.com"
+
+    public var baseURL: String
+    public var clientID: String
+    public var secret: Secret
+    /// Empty: the token's own organization (`GET /accounts/api/me`).
+    public var organizationIDs: [String]
+    public var overlapSeconds: Int
+    public var lagSeconds: Int
+    public var start: AuditStart
+    public var filters: AuditFilters
+    /// Requests per minute the pacer allows (the control plane's limit minus headroom, unless overridden).
+    public var requestsPerMinute: Int
+    public var sinks: [SinkTarget]
+    public var httpToken: String?
+    public var otelAttributes: Bool
+    public var alertRulesSource: String?
+    public var stateURI: String?
+    public var deadlineMarginSeconds: Int
+    public var syslogFacility: Int
+    public var maxHTTPBatchBytes: Int
+
+    /// The control plane's published limit (requests per minute per source IP) for a base URL.
+    public static func controlPlaneLimit(baseURL: String) -> Int {
+        let host = baseURL.lowercased()
+        if host.contains("eu1.anypoint") || host.contains("gov.anypoint") { return 40 }
+        return 700
+    }
+
+    /// What the pacer allows by default: 85% of the limit (the budget is per source IP, shared with other callers).
+    public static func defaultPace(baseURL: String) -> Int { controlPlaneLimit(baseURL: baseURL) * 85 / 100 }
+
+    /// Parses and validates; the configuration, or nil with every problem found.
+    public static func parse(_ env: [String: String]) -> (AuditConfiguration?, [String]) {
+        var p = Settings(env)
+        var base = p.string("ANYPOINT_BASE_URL") ?? usBaseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        let lowerBase = base.lowercased()
+        if !(lowerBase.hasPrefix("https://") || lowerBase.hasPrefix("http://")) || base.count < 10 || base.contains(" ") {
+            p.problems.append("ANYPOINT_BASE_URL is not an http(s) URL (US \(usBaseURL), EU \(euBaseURL), Gov \(govBaseURL))")
+        }
+        let clientID = p.string("ANYPOINT_CLIENT_ID")
+        if clientID == nil { p.problems.append("ANYPOINT_CLIENT_ID is not set (the Connected App's client id)") }
+        var secret: Secret?
+        if let arn = p.string("ANYPOINT_CLIENT_SECRET_ARN") { secret = .secretsManager(arn) }
+        else if let value = p.string("ANYPOINT_CLIENT_SECRET") { secret = .value(value) }
+        else { p.problems.append("ANYPOINT_CLIENT_SECRET or ANYPOINT_CLIENT_SECRET_ARN is required") }
+        let orgs = p.list("ANYPOINT_ORG_IDS")
+        let start: AuditStart
+        if let text = p.string("AUDIT_START") {
+            if let s = AuditStart.parse(text) { start = s } else {
+                p.problems.append("AUDIT_START must be an ISO 8601 date or date-time (2026-01-01T00:00:00Z) or a duration (P1D, PT6H), not '\(text.prefix(40))'")
+                start = .ago(milliseconds: 86_400_000)
+            }
+        } else {
+            start = .ago(milliseconds: 86_400_000)
+        }
+        var filters = AuditFilters()
+        filters.platforms = p.list("AUDIT_PLATFORMS")
+        filters.objectTypes = p.list("AUDIT_OBJECT_TYPES")
+        filters.actions = p.list("AUDIT_ACTIONS")
+        filters.environmentIds = p.list("AUDIT_ENVIRONMENT_IDS")
+        filters.userIds = p.list("AUDIT_USER_IDS")
+        var sinks: [SinkTarget] = []
+        let sinkItems = p.list("AUDIT_SINKS")
+        if sinkItems.isEmpty { p.problems.append("AUDIT_SINKS is not set (a comma list: syslog+tcp://host:port, s3://bucket/prefix, https://collector, file:///path)") }
+        for item in sinkItems {
+            switch SinkTarget.parse(item) {
+            case .success(let s): sinks.append(s)
+            case .failure(let e): p.problems.append("AUDIT_SINKS: \(e.description)")
+            }
+        }
+        let httpToken = p.string("AUDIT_HTTP_TOKEN")
+        if sinks.contains(where: { if case .http(let u) = $0 { return u.lowercased().hasPrefix("http://") && !Self.isLoopback(u) }; return false }) {
+            p.problems.append("AUDIT_SINKS: a collector URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
+        }
+        let stateURI = p.string("STATE_URI")
+        if let stateURI, !stateURI.hasPrefix("s3://"), !stateURI.hasPrefix("file://") {
+            p.problems.append("STATE_URI must be s3://bucket/prefix or file:///path")
+        }
+        let defaultPace = defaultPace(baseURL: base)
+        let config = AuditConfiguration(
+            baseURL: base, clientID: clientID ?? "", secret: secret ?? .value(""), organizationIDs: orgs,
+            overlapSeconds: p.int("AUDIT_OVERLAP_SECONDS", default: 600, range: 0...86_400),
+            lagSeconds: p.int("AUDIT_LAG_SECONDS", default: 60, range: 0...3_600),
+            start: start, filters: filters,
+            requestsPerMinute: p.int("AUDIT_RATE_LIMIT_PER_MINUTE", default: defaultPace, range: 1...100_000),
+            sinks: sinks, httpToken: httpToken,
+            otelAttributes: p.bool("AUDIT_OTEL_ATTRIBUTES", default: false),
+            alertRulesSource: p.string("AUDIT_ALERT_RULES"), stateURI: stateURI,
+            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300),
+            syslogFacility: p.int("AUDIT_SYSLOG_FACILITY", default: 13, range: 0...23),
+            maxHTTPBatchBytes: p.int("AUDIT_HTTP_MAX_BATCH_BYTES", default: 1_000_000, range: 4_096...10_000_000))
+        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+    }
+
+    static func isLoopback(_ url: String) -> Bool {
+        let lower = url.lowercased()
+        return lower.hasPrefix("http://127.0.0.1") || lower.hasPrefix("http://localhost") || lower.hasPrefix("http://[::1]")
+    }
+
+    /// For logs and the health handler: no secret values.
+    public var redactedSummary: [(String, String)] {
+        [("baseURL", baseURL), ("clientID", clientID), ("secret", secret.description),
+         ("organizations", organizationIDs.isEmpty ? "(token's own)" : organizationIDs.joined(separator: ",")),
+         ("sinks", sinks.map(\.description).joined(separator: ",")), ("requestsPerMinute", String(requestsPerMinute))]
+    }
+}
+
+/// Reads settings and collects every problem instead of stopping at the first.
+struct Settings {
+    let env: [String: String]
+    var problems: [String] = []
+    init(_ env: [String: String]) { self.env = env }
+
+    func string(_ name: String) -> String? {
+        guard let raw = env[name] else { return nil }
+        let v = raw.trimmed()
+        return v.isEmpty ? nil : v
+    }
+
+    /// A comma list; blanks dropped.
+    func list(_ name: String) -> [String] {
+        guard let v = string(name) else { return [] }
+        return v.split(separator: ",").map { String($0).trimmed() }.filter { !$0.isEmpty }
+    }
+
+    mutating func bool(_ name: String, default value: Bool) -> Bool {
+        guard let v = string(name) else { return value }
+        switch v.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: problems.append("\(name) must be true or false (got '\(v.prefix(40))')"); return value
+        }
+    }
+
+    mutating func int(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
+        guard let v = string(name) else { return value }
+        guard let n = Int(v), range.contains(n) else {
+            problems.append("\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound) (got '\(v.prefix(40))')")
+            return value
+        }
+        return n
+    }
+}
+
+extension String {
+    func trimmed() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

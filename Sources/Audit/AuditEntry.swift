@@ -1,0 +1,242 @@
+// One audit entry kept verbatim (its raw JSON bytes), with the few fields the export reads from it.
+import AWS
+import Pipeline
+
+/// An entry's identity: its `id` when it has one, else a hash of its canonical JSON (so the same entry read twice
+/// always gets the same key, whatever the member order or spacing of the answer).
+public struct AuditKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+
+    /// 64-bit FNV-1a of the key, as the checkpoint stores it (8 bytes a key instead of up to 71).
+    public var hash64: UInt64 {
+        var state = FNV1a.offsetBasis
+        FNV1a.hash(rawValue.utf8, into: &state)
+        return state
+    }
+}
+
+public struct AuditEntry: Sendable {
+    /// The entry exactly as the service sent it.
+    public let raw: [UInt8]
+    public let value: JSONValue
+    public let key: AuditKey
+    public let timestamp: EpochMillis?
+
+    public init(raw: [UInt8]) throws(JSONParseError) {
+        self.raw = raw
+        value = try JSONReader.parse(raw)
+        key = AuditEntry.key(of: value)
+        timestamp = AuditEntry.timestamp(of: value)
+    }
+
+    public static func key(of value: JSONValue) -> AuditKey {
+        switch value["id"] {
+        case .string(let s) where !s.isEmpty: return AuditKey(s)
+        case .int(let i): return AuditKey(String(i))
+        default:
+            var w = JSONWriter(capacity: 512)
+            Canonical.write(value, to: &w)
+            return AuditKey("sha256:" + SigV4Signer.sha256Hex(w.bytes))
+        }
+    }
+
+    /// `timestamp` (the 2017 shape) or `createdAt` (newer clients): epoch milliseconds or an ISO 8601 string.
+    public static func timestamp(of value: JSONValue) -> EpochMillis? {
+        for name in ["timestamp", "createdAt", "date"] {
+            guard let v = value[name] else { continue }
+            if let ms = v.int64Value { return EpochMillis(ms < 100_000_000_000 ? ms * 1000 : ms) }
+            if let s = v.stringValue {
+                if let t = EpochMillis.parseISO8601(s) { return t }
+                if let ms = Int64(s) { return EpochMillis(ms) }
+            }
+        }
+        return nil
+    }
+
+    public var action: String? { value["action"]?.stringValue }
+    public var failed: Bool { value["failed"]?.boolValue ?? false }
+    public var platform: String? { value["platform"]?.stringValue }
+    public var userId: String? { value["userId"]?.stringValue ?? value["userName"]?.stringValue }
+    public var userName: String? { value["userName"]?.stringValue ?? value["userId"]?.stringValue }
+
+    /// The object types named by the entry: flat `objectType` and every nested `objects[].objectType`.
+    public var objectTypes: [String] {
+        var out: [String] = []
+        if let t = value["objectType"]?.stringValue { out.append(t) }
+        for o in value["objects"]?.arrayValue ?? [] { if let t = o["objectType"]?.stringValue { out.append(t) } }
+        return out
+    }
+
+    /// Environment names wherever the known shapes put them.
+    public var environmentNames: [String] {
+        var out: [String] = []
+        for v in [value["environmentName"], value["environment"], value["payload"]?["environmentName"], value["payload"]?["environment"]] {
+            if let s = v?.stringValue { out.append(s) }
+            if let s = v?["name"]?.stringValue { out.append(s) }
+        }
+        for o in value["objects"]?.arrayValue ?? [] { if let s = o["environmentName"]?.stringValue { out.append(s) } }
+        return out
+    }
+}
+
+/// Canonical JSON: object members sorted by key (recursively, by UTF-8 bytes), compact, numbers as parsed.
+public enum Canonical {
+    public static func write(_ value: JSONValue, to w: inout JSONWriter) {
+        switch value {
+        case .object(let o):
+            w.beginObject()
+            for m in o.members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+                w.key(m.key)
+                write(m.value, to: &w)
+            }
+            w.endObject()
+        case .array(let items):
+            w.beginArray()
+            for item in items { write(item, to: &w) }
+            w.endArray()
+        default:
+            value.write(to: &w)
+        }
+    }
+
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
+        var w = JSONWriter()
+        write(value, to: &w)
+        return w.bytes
+    }
+}
+
+/// One answer of the query API: the entries' raw bytes and the cursor (if any).
+public struct AuditPage: Sendable {
+    public var entries: [[UInt8]]
+    public var cursor: String?
+    public var total: Int64?
+
+    /// Finds `data` and `cursor` at the top level without re-serialising the entries.
+    public static func decode(_ body: [UInt8]) throws(AuditParseError) -> AuditPage {
+        do { return try decodeSpans(body) } catch let e as AuditParseError { throw e } catch {
+            throw AuditParseError(offset: 0, reason: "\(error)")
+        }
+    }
+
+    static func decodeSpans(_ body: [UInt8]) throws -> AuditPage {
+        var page = AuditPage(entries: [], cursor: nil, total: nil)
+        var s = SpanScanner(bytes: body)
+        try s.expect(UInt8(ascii: "{"))
+        if s.peek() == UInt8(ascii: "}") { return page }
+        while true {
+            let keyRange = try s.skipValue()
+            guard body[keyRange.lowerBound] == UInt8(ascii: "\"") else { throw s.error("member name expected") }
+            let key = try JSONReader.parse(body[keyRange]).stringValue ?? ""
+            try s.expect(UInt8(ascii: ":"))
+            switch key {
+            case "data":
+                if s.peek() == UInt8(ascii: "[") {
+                    s.position += 1
+                    if s.peek() == UInt8(ascii: "]") { s.position += 1 } else {
+                        while true {
+                            let r = try s.skipValue()
+                            page.entries.append(Array(body[r]))
+                            let c = s.peek()
+                            s.position += 1
+                            if c == UInt8(ascii: "]") { break }
+                            guard c == UInt8(ascii: ",") else { throw s.error("',' or ']' expected in data") }
+                        }
+                    }
+                } else {
+                    let r = try s.skipValue()
+                    guard try JSONReader.parse(body[r]).isNull else { throw s.error("data is not an array") }
+                }
+            case "cursor":
+                let r = try s.skipValue()
+                let v = try JSONReader.parse(body[r])
+                if let c = v.stringValue, !c.isEmpty { page.cursor = c }
+            case "total":
+                let r = try s.skipValue()
+                page.total = try JSONReader.parse(body[r]).int64Value
+            default:
+                _ = try s.skipValue()
+            }
+            let c = s.peek()
+            s.position += 1
+            if c == UInt8(ascii: "}") { break }
+            guard c == UInt8(ascii: ",") else { throw s.error("',' or '}' expected") }
+        }
+        s.skipWhitespace()
+        guard s.position == body.count else { throw s.error("trailing characters after the answer") }
+        return page
+    }
+}
+
+/// Finds where values begin and end, without building them (strings are validated by JSONReader afterwards).
+public struct AuditParseError: Error, Sendable, CustomStringConvertible {
+    public let offset: Int
+    public let reason: String
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}
+
+struct SpanScanner {
+    let bytes: [UInt8]
+    var position = 0
+
+    func error(_ reason: String) -> AuditParseError { AuditParseError(offset: position, reason: reason) }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+    }
+
+    mutating func peek() -> UInt8? {
+        skipWhitespace()
+        return position < bytes.count ? bytes[position] : nil
+    }
+
+    mutating func expect(_ b: UInt8) throws(AuditParseError) {
+        guard peek() == b else { throw error("'\(Character(Unicode.Scalar(b)))' expected") }
+        position += 1
+    }
+
+    /// Skips one value (nested structures iteratively, so depth cannot exhaust the stack); returns its byte range.
+    mutating func skipValue() throws(AuditParseError) -> Range<Int> {
+        guard let first = peek() else { throw error("unexpected end of input") }
+        let start = position
+        var depth = 0
+        repeat {
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            let b = bytes[position]
+            switch b {
+            case UInt8(ascii: "\""):
+                position += 1
+                while true {
+                    guard position < bytes.count else { throw error("unterminated string") }
+                    let c = bytes[position]
+                    if c == UInt8(ascii: "\\") { position += 2; continue }
+                    position += 1
+                    if c == UInt8(ascii: "\"") { break }
+                }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                position += 1
+                guard depth <= JSONReader.maxDepth else { throw error("nested too deeply") }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                position += 1
+                guard depth >= 0 else { throw error("unbalanced brackets") }
+            default:
+                if depth == 0 {
+                    // A scalar at the top: runs to the next delimiter.
+                    while position < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) {
+                        position += 1
+                    }
+                } else {
+                    position += 1
+                }
+            }
+        } while depth > 0
+        _ = first
+        guard position > start, position <= bytes.count else { throw error("empty value") }
+        return start..<position
+    }
+}

@@ -1,0 +1,100 @@
+// Builds the exporter the configuration describes: token provider, client, checkpoint store, sinks, alert rules.
+import AWS
+import Glibc
+import HTTP
+import Pipeline
+
+public enum AuditSetup {
+    /// Everything, or every problem found (configuration problems are reported together at init).
+    public static func exporter(_ config: AuditConfiguration, environment env: [String: String], logger: Logger,
+                                defaultStateURI: String? = nil, settings: AuditExportSettings? = nil,
+                                rateWindow: Duration = .seconds(60)) throws(AuditSetupError) -> AuditExporter {
+        var problems: [String] = []
+        let http: HTTPClient
+        do { http = try HTTPClient() } catch { throw AuditSetupError(["cannot start the HTTP client: \(error)"]) }
+
+        // AWS is needed only for a secret ARN, an S3 sink or S3 state.
+        let stateText = config.stateURI ?? defaultStateURI
+        var state: StateURI?
+        if let stateText {
+            do { state = try StateURI.parse(stateText) } catch { problems += error.problems }
+        } else {
+            problems.append("STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)")
+        }
+        var needsAWS = config.sinks.contains { if case .s3 = $0 { return true }; return false }
+        if case .secretsManager = config.secret { needsAWS = true }
+        if case .s3? = state { needsAWS = true }
+        var aws: AWSClient?
+        if needsAWS {
+            do { aws = try AWSClient.fromEnvironment(env, http: http) } catch { problems += error.problems }
+        }
+
+        var rules: [AlertRule] = []
+        do {
+            if let source = config.alertRulesSource {
+                let bytes = source.hasPrefix("{") ? Array(source.utf8) : try readFile(source)
+                rules = try AlertRuleSet.parse(bytes).rules
+            } else {
+                rules = try AlertRuleSet.defaults()
+            }
+        } catch let e as AlertRuleError { problems.append("AUDIT_ALERT_RULES: \(e.description)") } catch {
+            problems.append("AUDIT_ALERT_RULES: \(error)")
+        }
+
+        let host = config.baseURL.split(separator: "/").dropFirst().first.map(String.init) ?? "-"
+        let formatter = SyslogFormatter(facility: config.syslogFacility, hostname: host)
+        var sinks: [any AuditSink] = []
+        for target in config.sinks {
+            switch target {
+            case .syslog(let transport, let h, let port):
+                let ca = env["AUDIT_SYSLOG_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? CABundle.resolve(environment: env)
+                sinks.append(SyslogSink(transport: transport, host: h, port: port, formatter: formatter, caFile: ca))
+            case .s3(let bucket, let prefix):
+                if let aws { sinks.append(S3Sink(s3: S3Client(aws), bucket: bucket, prefix: prefix)) }
+            case .http(let url):
+                sinks.append(HTTPCollectorSink(url: url, token: config.httpToken, client: http, maxBatchBytes: config.maxHTTPBatchBytes))
+            case .file(let path):
+                sinks.append(FileSink(path: path))
+            }
+        }
+
+        var store: (any CheckpointStore)?
+        if let state {
+            do { store = try state.makeStore(aws: aws) } catch { if aws != nil || !needsAWS { problems.append("STATE_URI: \(error)") } }
+        }
+        guard problems.isEmpty, let store else { throw AuditSetupError(problems) }
+
+        let secretSource: AnypointTokenProvider.SecretSource
+        switch config.secret {
+        case .value(let v): secretSource = { v }
+        case .secretsManager(let arn):
+            let secrets = SecretsManagerClient(aws!)
+            secretSource = { try await secrets.getSecretValue(secretId: arn).value }
+        }
+        let tokens = AnypointTokenProvider(client: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
+        let client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
+                                    rateWindow: rateWindow)
+        return AuditExporter(client: client, tokens: tokens, store: store, sinks: sinks, rules: rules,
+                             settings: settings ?? AuditExportSettings(config), organizations: config.organizationIDs, logger: logger)
+    }
+
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw AlertRuleError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { return out }
+            if n < 0 { if errno == EINTR { continue }; throw AlertRuleError("cannot read \(path)") }
+            out += chunk[0..<n]
+        }
+    }
+}
+
+public struct AuditSetupError: Error, Sendable, CustomStringConvertible {
+    public let problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String { problems.joined(separator: "; ") }
+}

@@ -1,0 +1,270 @@
+// A strict Anypoint control plane on loopback: client-credentials tokens that expire, the Audit Log Query API with
+// cursor pagination over a generated history, both entry shapes, and 503 once the rate window's budget is spent.
+import Foundation
+import HTTP
+import Pipeline
+
+final class AnypointDouble: Sendable {
+    struct Entry: Sendable {
+        let ts: Int64
+        let value: JSONValue
+        /// Test-side identity, independent of the exporter's key logic: `id`, or the nested object's id.
+        let identity: String
+        let hasID: Bool
+    }
+
+    struct Settings: Sendable {
+        var clientID = "audit-client"
+        var clientSecret = "audit-secret-value"
+        var organizations = ["org-1"]
+        /// How long a token really lives, and what `expires_in` says (they differ to model early revocation).
+        var tokenLifetimeMs: Int64 = 3_600_000
+        var reportedExpiresIn: Int64 = 3_600
+        var rateWindowMs: Int64 = 60_000
+        var budgetPerWindow = 1_000_000
+    }
+
+    struct Stats: Sendable {
+        var tokensIssued = 0
+        var queries = 0
+        var unauthorized = 0
+        var throttled = 0
+        /// Requests that came in a rate window after that window had answered 503 (a client that does not wait).
+        var requestsAfter503InSameWindow = 0
+        var badRequests: [String] = []
+        var meCalls = 0
+    }
+
+    private struct State {
+        var entries: [String: [Entry]] = [:]
+        var tokens: [String: Int64] = [:]
+        var cursors: [String: (org: String, start: Int64, end: Int64, offset: Int)] = [:]
+        var windowCounts: [Int64: Int] = [:]
+        var windows503: Set<Int64> = []
+        var stats = Stats()
+        var settings: Settings
+        var responses = 0
+    }
+
+    let server: LoopbackServer
+    private let state: Locked<State>
+    var baseURL: String { server.baseURL }
+    var settings: Settings { state.value.settings }
+    var stats: Stats { state.value.stats }
+
+    init(_ settings: Settings = Settings()) throws {
+        let state = Locked(State(settings: settings))
+        self.state = state
+        server = try LoopbackServer { request in AnypointDouble.handle(request, state) }
+    }
+
+    deinit { server.stop() }
+
+    func update(_ body: @Sendable (inout Settings) -> Void) { state.withLock { body(&$0.settings) } }
+
+    func add(_ org: String, _ new: [Entry]) {
+        state.withLock { s in
+            s.entries[org, default: []] += new
+            s.entries[org]!.sort { ($0.ts, $0.identity) < ($1.ts, $1.identity) }
+        }
+    }
+
+    func entries(_ org: String) -> [Entry] { state.value.entries[org] ?? [] }
+
+    /// `count` entries spread over `[from, to]`, alternating the two known shapes.
+    static func history(count: Int, from: Int64, to: Int64, prefix: String = "e", seed: UInt64 = 1) -> [Entry] {
+        var rng = SplitMix(seed: seed)
+        let actions = ["Create", "Update", "Delete", "Login", "Deploy", "Stop", "Revoke", "Edit", "Grant"]
+        let types = ["api", "policy", "application", "contract", "user", "role", "connectedApp", "environment"]
+        let envs = ["Production", "Sandbox", "dev", "prod-eu"]
+        var out: [Entry] = []
+        out.reserveCapacity(count)
+        let span = max(1, to - from)
+        for i in 0..<count {
+            let ts = from + Int64(i) * span / Int64(max(1, count)) + Int64(rng.next() % 1_000)
+            let action = actions[Int(rng.next() % UInt64(actions.count))]
+            let type = types[Int(rng.next() % UInt64(types.count))]
+            let identity = "\(prefix)-\(i)"
+            if i % 2 == 0 {
+                let v = JSONValue.object(JSONObject([
+                    ("id", .string(identity)),
+                    ("createdAt", .string(EpochMillis(ts).iso8601)),
+                    ("action", .string(action)),
+                    ("objectType", .string(type)),
+                    ("objectName", .string("object \(i) \"quoted\" é")),
+                    ("environmentName", .string(envs[i % envs.count])),
+                    ("userName", .string("user\(i % 7)")),
+                    ("platform", .string("API Manager")),
+                ]))
+                out.append(Entry(ts: ts, value: v, identity: identity, hasID: true))
+            } else {
+                let v = JSONValue.object(JSONObject([
+                    ("action", .string(action.lowercased())),
+                    ("clientIP", .string("200.61.166.\(i % 250)")),
+                    ("failed", .bool(i % 11 == 0)),
+                    ("failedCause", .null),
+                    ("objects", .array([.object(JSONObject([("objectId", .string(identity)), ("objectName", .string("1.0")),
+                                                            ("objectType", .string(type)), ("parentId", .string("11697000")),
+                                                            ("parentType", .string("api"))]))])),
+                    ("payload", .object(JSONObject([("properties", .string("Example")), ("subaction", .string("update endpoint"))]))),
+                    ("platform", .string("api-platform-api")),
+                    ("serverIP", .string("10.0.1.203")),
+                    ("timestamp", .int(ts)),
+                    ("userId", .string("92ba3a8a-\(i % 5)")),
+                ]))
+                out.append(Entry(ts: ts, value: v, identity: identity, hasID: false))
+            }
+        }
+        return out
+    }
+
+    // MARK: - serving
+
+    private static func json(_ status: Int, _ text: String) -> ServerResponse {
+        ServerResponse(status: status, headers: [HTTPHeader("Content-Type", "application/json")], text: text)
+    }
+
+    private static func handle(_ request: ServerRequest, _ state: Locked<State>) -> ServerResponse {
+        let now = EpochMillis.now().value
+        let path = request.path
+        if request.method == "POST" && path == "/accounts/api/v2/oauth2/token" { return token(request, state, now) }
+        // Everything else is rate limited and needs a live token.
+        let limited: ServerResponse? = state.withLock { s in
+            let window = now / s.settings.rateWindowMs
+            if s.windows503.contains(window) { s.stats.requestsAfter503InSameWindow += 1 }
+            let used = s.windowCounts[window, default: 0]
+            if used >= s.settings.budgetPerWindow {
+                s.windows503.insert(window)
+                s.stats.throttled += 1
+                return json(503, "{\"message\":\"Service Unavailable\"}")
+            }
+            s.windowCounts[window] = used + 1
+            guard let auth = request.header("Authorization"), auth.hasPrefix("Bearer "),
+                  let expires = s.tokens[String(auth.dropFirst(7))], expires > now else {
+                s.stats.unauthorized += 1
+                return json(401, "{\"message\":\"Unauthorized\"}")
+            }
+            return nil
+        }
+        if let limited { return limited }
+        if request.method == "GET" && path == "/accounts/api/me" {
+            return state.withLock { s in
+                s.stats.meCalls += 1
+                return json(200, "{\"client\":{\"client_id\":\"\(s.settings.clientID)\",\"name\":\"audit\",\"org_id\":\"\(s.settings.organizations[0])\"}}")
+            }
+        }
+        let parts = path.split(separator: "/")
+        if request.method == "POST", parts.count == 5, parts[0] == "audit", parts[1] == "v2", parts[2] == "organizations", parts[4] == "query" {
+            return query(String(parts[3]), request, state)
+        }
+        return bad(state, 404, "no route \(request.method) \(path)")
+    }
+
+    private static func bad(_ state: Locked<State>, _ status: Int, _ why: String) -> ServerResponse {
+        state.withLock { $0.stats.badRequests.append(why) }
+        return json(status, "{\"message\":\"\(why)\"}")
+    }
+
+    private static func token(_ request: ServerRequest, _ state: Locked<State>, _ now: Int64) -> ServerResponse {
+        guard request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true else {
+            return bad(state, 415, "token: form encoding expected")
+        }
+        var form: [String: String] = [:]
+        for pair in String(decoding: request.body, as: UTF8.self).split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+            if kv.count == 2 { form[kv[0]] = kv[1] }
+        }
+        return state.withLock { s in
+            guard form["grant_type"] == "client_credentials", form["client_id"] == s.settings.clientID,
+                  form["client_secret"] == s.settings.clientSecret else {
+                s.stats.badRequests.append("token: bad credentials")
+                return json(401, "{\"error\":\"invalid_client\"}")
+            }
+            s.stats.tokensIssued += 1
+            let token = "tok-\(s.stats.tokensIssued)-\(UInt32.random(in: 0...UInt32.max))"
+            s.tokens[token] = now + s.settings.tokenLifetimeMs
+            return json(200, "{\"access_token\":\"\(token)\",\"token_type\":\"bearer\",\"expires_in\":\(s.settings.reportedExpiresIn)}")
+        }
+    }
+
+    static let allowedFields: Set<String> = ["startDate", "endDate", "userIds", "objectIds", "parentIds", "platforms", "objectTypes",
+                                             "actions", "limit", "offset", "failed", "ascending", "cursor", "environmentIds"]
+
+    private static func query(_ org: String, _ request: ServerRequest, _ state: Locked<State>) -> ServerResponse {
+        guard request.target.hasSuffix("?cursorPagination=true") else { return bad(state, 400, "cursorPagination=true expected") }
+        guard request.header("Content-Type")?.hasPrefix("application/json") == true else { return bad(state, 415, "JSON body expected") }
+        guard let body = try? JSONReader.parse(request.body), let object = body.objectValue else { return bad(state, 400, "body is not a JSON object") }
+        for m in object.members where !allowedFields.contains(m.key) { return bad(state, 400, "unknown field \(m.key)") }
+        guard let start = body["startDate"]?.int64Value, let end = body["endDate"]?.int64Value, start <= end else {
+            return bad(state, 400, "startDate/endDate missing or reversed")
+        }
+        let limit = Int(body["limit"]?.int64Value ?? 25)
+        guard (1...200).contains(limit) else { return bad(state, 400, "limit out of range") }
+        func list(_ name: String) -> Set<String>? { body[name]?.arrayValue.map { Set($0.compactMap(\.stringValue)) } }
+        let actions = list("actions"), types = list("objectTypes"), platforms = list("platforms"), users = list("userIds")
+
+        return state.withLock { s -> ServerResponse in
+            guard s.entries[org] != nil || s.settings.organizations.contains(org) else {
+                s.stats.badRequests.append("unknown org \(org)")
+                return json(403, "{\"message\":\"forbidden\"}")
+            }
+            var offset = 0
+            if let cursor = body["cursor"]?.stringValue {
+                guard let c = s.cursors[cursor] else { s.stats.badRequests.append("unknown cursor"); return json(400, "{\"message\":\"invalid cursor\"}") }
+                guard c.org == org, c.start == start, c.end == end else {
+                    s.stats.badRequests.append("cursor sent with another window")
+                    return json(400, "{\"message\":\"cursor does not match the query\"}")
+                }
+                offset = c.offset
+            }
+            s.stats.queries += 1
+            s.responses += 1
+            let matching = (s.entries[org] ?? []).filter { e in
+                guard e.ts >= start && e.ts <= end else { return false }
+                if let actions, !actions.contains(e.value["action"]?.stringValue ?? "") { return false }
+                if let platforms, !platforms.contains(e.value["platform"]?.stringValue ?? "") { return false }
+                if let users, !users.contains(e.value["userId"]?.stringValue ?? e.value["userName"]?.stringValue ?? "") { return false }
+                if let types {
+                    let t = e.value["objectType"]?.stringValue ?? e.value["objects"]?.arrayValue?.first?["objectType"]?.stringValue ?? ""
+                    if !types.contains(t) { return false }
+                }
+                return true
+            }
+            let pageEntries = Array(matching.dropFirst(offset).prefix(limit))
+            var w = JSONWriter(capacity: pageEntries.count * 400 + 64)
+            w.beginObject()
+            w.key("data")
+            w.beginArray()
+            // Member order of the nested shape changes from answer to answer: keys must not depend on it.
+            let reverse = s.responses % 2 == 0
+            for e in pageEntries {
+                if reverse, !e.hasID, case .object(let o) = e.value {
+                    JSONValue.object(JSONObject(o.members.reversed())).write(to: &w)
+                } else {
+                    e.value.write(to: &w)
+                }
+            }
+            w.endArray()
+            if !pageEntries.isEmpty {
+                let next = "c\(s.cursors.count + 1)-\(UInt32.random(in: 0...UInt32.max))"
+                s.cursors[next] = (org, start, end, offset + pageEntries.count)
+                w.field("cursor", next)
+            }
+            w.endObject()
+            return ServerResponse(status: 200, headers: [HTTPHeader("Content-Type", "application/json")], body: w.bytes)
+        }
+    }
+}
+
+/// A small deterministic generator (tests repeat their "random" choices).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
