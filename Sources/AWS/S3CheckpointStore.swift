@@ -26,6 +26,15 @@ public struct S3CheckpointStore: CheckpointStore {
     private var deadline: Deadline { Deadline.after(milliseconds: callTimeout.milliseconds) }
 
     public func load(key: String) async throws -> (bytes: [UInt8]?, version: CheckpointVersion) {
+        // A role whose s3:ListBucket is limited to a prefix gets 403, not 404, when it reads a key that does not exist:
+        // ask the listing (which that permission allows) whether the checkpoint exists before reading it.
+        let name = objectKey(key)
+        do {
+            let page = try await s3.listObjectsV2(bucket: bucket, prefix: name, maxKeys: 1, deadline: deadline)
+            guard page.objects.contains(where: { $0.key == name }) else { return (nil, .absent) }
+        } catch {
+            throw CheckpointStoreError(key: key, message: "cannot list s3://\(bucket)/\(name): \(error)")
+        }
         let object: S3Object?
         do { object = try await s3.getObject(bucket: bucket, key: objectKey(key), deadline: deadline) } catch {
             throw CheckpointStoreError(key: key, message: "cannot read s3://\(bucket)/\(objectKey(key)): \(error)")

@@ -90,7 +90,7 @@ public enum SinkTarget: Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func parse(_ text: String) -> Result<SinkTarget, SinkParseError> {
-        let value = text.trimmed()
+        let value = text.trimmingWhitespace()
         let lower = value.lowercased()
         for transport in [SyslogTransport.udp, .tcp, .tls] {
             let scheme = "syslog+\(transport.rawValue)://"
@@ -187,7 +187,7 @@ public struct AuditConfiguration: Sendable {
 
     /// Parses and validates; the configuration, or nil with every problem found.
     public static func parse(_ env: [String: String]) -> (AuditConfiguration?, [String]) {
-        var p = Settings(env)
+        var p = SettingParser(env)
         var base = p.string("ANYPOINT_BASE_URL") ?? usBaseURL
         while base.hasSuffix("/") { base.removeLast() }
         let lowerBase = base.lowercased()
@@ -259,51 +259,5 @@ public struct AuditConfiguration: Sendable {
         [("baseURL", baseURL), ("clientID", clientID), ("secret", secret.description),
          ("organizations", organizationIDs.isEmpty ? "(token's own)" : organizationIDs.joined(separator: ",")),
          ("sinks", sinks.map(\.description).joined(separator: ",")), ("requestsPerMinute", String(requestsPerMinute))]
-    }
-}
-
-/// Reads settings and collects every problem instead of stopping at the first.
-struct Settings {
-    let env: [String: String]
-    var problems: [String] = []
-    init(_ env: [String: String]) { self.env = env }
-
-    func string(_ name: String) -> String? {
-        guard let raw = env[name] else { return nil }
-        let v = raw.trimmed()
-        return v.isEmpty ? nil : v
-    }
-
-    /// A comma list; blanks dropped.
-    func list(_ name: String) -> [String] {
-        guard let v = string(name) else { return [] }
-        return v.split(separator: ",").map { String($0).trimmed() }.filter { !$0.isEmpty }
-    }
-
-    mutating func bool(_ name: String, default value: Bool) -> Bool {
-        guard let v = string(name) else { return value }
-        switch v.lowercased() {
-        case "true", "1", "yes": return true
-        case "false", "0", "no": return false
-        default: problems.append("\(name) must be true or false (got '\(v.prefix(40))')"); return value
-        }
-    }
-
-    mutating func int(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
-        guard let v = string(name) else { return value }
-        guard let n = Int(v), range.contains(n) else {
-            problems.append("\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound) (got '\(v.prefix(40))')")
-            return value
-        }
-        return n
-    }
-}
-
-extension String {
-    func trimmed() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
     }
 }

@@ -115,62 +115,6 @@ public struct TrafficConfiguration: Sendable {
     }
 }
 
-/// Reads settings and collects every problem instead of stopping at the first.
-public struct SettingParser {
-    public let env: [String: String]
-    public var problems: [String] = []
-    public init(_ env: [String: String]) { self.env = env }
-
-    /// nil when unset or blank (unless `keepEmpty`, where a blank value switches a default off).
-    public mutating func string(_ name: String, keepEmpty: Bool = false) -> String? {
-        guard let raw = env[name] else { return nil }
-        let v = raw.trimmingCharacters()
-        return v.isEmpty && !keepEmpty ? nil : v
-    }
-
-    public mutating func bool(_ name: String, default value: Bool) -> Bool {
-        guard let v = string(name) else { return value }
-        switch v.lowercased() {
-        case "true", "1", "yes": return true
-        case "false", "0", "no": return false
-        default: problems.append("\(name) must be true or false (got '\(v)')"); return value
-        }
-    }
-
-    public mutating func int(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
-        guard let v = string(name) else { return value }
-        guard let n = Int(v), range.contains(n) else {
-            problems.append("\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound) (got '\(v)')")
-            return value
-        }
-        return n
-    }
-
-    public mutating func url(_ name: String, required: Bool) -> String? {
-        guard let v = string(name) else {
-            if required { problems.append("\(name) is not set") }
-            return nil
-        }
-        let lower = v.lowercased()
-        guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), v.count > 8, !v.contains(" ") else {
-            problems.append("\(name) is not an http(s) URL")
-            return nil
-        }
-        return v
-    }
-
-    public mutating func choice<T: RawRepresentable & CaseIterable>(_ name: String, default value: T) -> T where T.RawValue == String {
-        guard let v = string(name) else { return value }
-        guard let c = T(rawValue: v.lowercased()) else {
-            problems.append("\(name) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(v)')")
-            return value
-        }
-        return c
-    }
-}
-
-
-
 extension String {
     func trimmingCharacters() -> String {
         var s = Substring(self)

@@ -13,6 +13,9 @@ enum Handlers {
         registry.register("awslogs", summary: "CloudWatch Logs subscription events: stitch and deliver to UAP") { context in
             try AWSLogsHandler(context: context)
         }
+        registry.register("enable-logging", summary: "CloudFormation custom resource: API Gateway stage logging on, restored on delete") { context in
+            try EnableLoggingHandler(context: context)
+        }
         registry.register("audit-export", summary: "the scheduled job: Anypoint audit log to syslog, S3, HTTP or files, checkpointed") { context in
             try AuditExportHandler(context: context)
         }

@@ -57,10 +57,18 @@ import Testing
         let store = S3CheckpointStore(s3: s3, bucket: bucket, prefix: "state")
         let v1 = try await store.commit(key: "k/with space", bytes: Array("{}".utf8), expected: .absent)
         _ = try await store.commit(key: "k/with space", bytes: Array("{\"n\":1}".utf8), expected: v1)
-        #expect(try await store.load(key: "k/with space").bytes == Array("{\"n\":1}".utf8))
+        // load() lists the exact key first (a prefix-limited s3:ListBucket gets 403 for a missing key otherwise);
+        // moto's verifier cannot check a signed `prefix=state%2Fk%2F...` (see below), so read through a store whose
+        // key needs no escaping.
+        let flat = S3CheckpointStore(s3: s3, bucket: bucket, prefix: "")
+        _ = try await flat.commit(key: "flat-key", bytes: Array("{\"n\":1}".utf8), expected: .absent)
+        #expect(try await flat.load(key: "flat-key").bytes == Array("{\"n\":1}".utf8))
+        #expect(try await flat.load(key: "missing-key").bytes == nil)
+        #expect(try await s3.getObject(bucket: bucket, key: "state/k/with space.json")?.body == Array("{\"n\":1}".utf8))
         // A prefix without reserved characters: moto's verifier re-signs the query after decoding it, so a signed
         // `prefix=state%2F` fails there for every client (boto3 included), while AWS accepts it.
         #expect(try await s3.listObjectsV2(bucket: bucket, prefix: "state", maxKeys: 10).objects.map(\.key) == ["state/k/with space.json"])
+        #expect(try await s3.listObjectsV2(bucket: bucket, prefix: "flat", maxKeys: 10).objects.map(\.key) == ["flat-key.json"])
 
         // API Gateway only through calls with a body: for a bodyless GET, moto's verifier hashes the query
         // parameters (or, without any, the request headers) as if they were the payload, so it refuses correctly

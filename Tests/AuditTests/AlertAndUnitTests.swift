@@ -209,7 +209,7 @@ func entry(_ text: String) throws -> AuditEntry { try AuditEntry(raw: Array(text
         let (config, problems) = AuditConfiguration.parse(env)
         #expect(problems.isEmpty)
         let exporter = try AuditSetup.exporter(try #require(config), environment: env, logger: Logger(level: .warn))
-        let s = await exporter.run(deadline: .after(milliseconds: 20_000))
+        let s = await exporter.run(deadline: .after(milliseconds: 90_000))
         #expect(s.succeeded, "\(String(decoding: s.json(), as: UTF8.self))")
         let lines = try String(contentsOfFile: dir + "/audit.ndjson", encoding: .utf8).split(separator: "\n")
         let records = try lines.map { try JSONReader.parse(String($0)) }.filter { $0["type"] == nil }

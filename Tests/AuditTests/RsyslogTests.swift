@@ -159,7 +159,7 @@ func canConnect(_ port: UInt16) -> Bool {
             try #require(f.count == 6, "not the expected fields: \(line.prefix(200))")
             #expect(f[0] == "1", "rsyslog did not parse an RFC 5424 message: \(line.prefix(200))")
             #expect(f[1] == "apitap")
-            let msg = try JSONReader.parse(f[5].trimmed())
+            let msg = try JSONReader.parse(f[5].trimmingWhitespace())
             let key = try #require(msg["key"]?.stringValue)
             let record = try #require(byKey[key], "unknown key \(key)")
             seen.insert(key)

@@ -21,7 +21,8 @@ make_ca() {
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
 }
 
-# Starts a UAP double; prints its port. Records go to $work/$1.ndjson.
+# Starts a UAP double and sets double_port. Records go to $work/$1.ndjson. Runs in this shell (never in $(...)),
+# so that its PID reaches the cleanup list.
 start_double() {
   local name=$1 faults=${2:-} port
   port=$(free_port)
@@ -32,7 +33,7 @@ start_double() {
     >"$work/$name.double.log" 2>&1 &
   pids+=("$!")
   wait_port "$port" || { echo "the UAP double did not start: $(cat "$work/$name.double.log")" >&2; return 1; }
-  echo "$port"
+  double_port=$port
 }
 
 # Environment of a tick delivering to the double on $1, with checkpoints in $work/state-$2.
@@ -77,7 +78,7 @@ main() {
 
   # Clean delivery, then a second tick that must deliver nothing.
   local port
-  port=$(start_double clean)
+  start_double clean; port=$double_port
   mapfile -t e < <(uap_env "$port" clean)
   if tick clean1 "${e[@]}" && diff -q <(keys "$work/clean.ndjson") "$work/oracle.keys" >/dev/null; then
     pass "a tick delivers every request exactly once (token, gzip, schema and 64 KiB batches checked by the double)"
@@ -92,7 +93,7 @@ main() {
   else fail "second tick" "records went from $before to $(wc -l <"$work/clean.ndjson")"; fi
 
   # Faults: 500s, 429 with Retry-After, a slow answer, dropped connections and an expired token lose nothing.
-  port=$(start_double faults "500,429,drop,slow,expire,500,drop,429")
+  start_double faults "500,429,drop,slow,expire,500,drop,429"; port=$double_port
   mapfile -t e < <(uap_env "$port" faults)
   local tries=0
   until tick "faults$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
@@ -107,7 +108,7 @@ main() {
   if [ "$tokens" -ge 2 ]; then pass "the expired token was replaced ($tokens tokens issued)"; else fail "token renewal" "tokens=$tokens"; fi
 
   # kill -9 at random points, then ticks until one completes: nothing lost, re-sends keep their ids.
-  port=$(start_double kills)
+  start_double kills; port=$double_port
   mapfile -t e < <(uap_env "$port" kills)
   local pid delay
   for _ in 1 2 3 4 5 6; do

@@ -1,0 +1,457 @@
+// The enable-logging custom resource's logic: turn API Gateway stage logging on where it is not on yet, record what
+// each changed stage had before (in S3, before changing it), and put exactly that back on delete.
+import AWS
+import Pipeline
+
+/// What the template passes as the custom resource's properties (CloudFormation sends every scalar as a string).
+public struct StageLoggingSettings: Sendable, Equatable {
+    public var enableRest: Bool
+    public var enableHTTP: Bool
+    public var restAlreadyEnabled: Bool
+    public var httpAlreadyEnabled: Bool
+    public var enableDefaultStage: Bool
+    /// Where HTTP API stages send their access logs (a log group ARN, without the `:*` that `GetAtt Arn` adds).
+    public var httpAccessLogGroupArn: String?
+    /// The role to put into API Gateway's account settings when the account has none; nil: leave the account alone.
+    public var cloudWatchRoleArn: String?
+    public var stateBucket: String
+    public var stateKey: String
+
+    public var manageRest: Bool { enableRest && !restAlreadyEnabled }
+    public var manageHTTP: Bool { enableHTTP && !httpAlreadyEnabled }
+
+    /// Whether this configuration wants logging on for a stage of that kind.
+    public func wants(_ kind: StageKind, stage: String) -> Bool {
+        if stage == "$default" && !enableDefaultStage { return false }
+        return kind == .rest ? manageRest : manageHTTP
+    }
+
+    /// Parses `ResourceProperties`; returns every problem at once. The state location alone is enough for a delete,
+    /// so it is returned separately when the rest is wrong.
+    public static func parse(_ properties: JSONValue?) -> (settings: StageLoggingSettings?, location: (bucket: String, key: String)?,
+                                                           problems: [String]) {
+        var problems: [String] = []
+        guard let properties, properties.objectValue != nil else {
+            return (nil, nil, ["ResourceProperties is missing or not an object"])
+        }
+        func text(_ name: String) -> String? {
+            switch properties[name] {
+            case .string(let s)?: let t = s.trimmingCharacters(); return t.isEmpty ? nil : t
+            case .bool(let b)?: return b ? "true" : "false"
+            case .int(let i)?: return String(i)
+            default: return nil
+            }
+        }
+        func flag(_ name: String, _ fallback: Bool) -> Bool {
+            guard let value = text(name) else { return fallback }
+            switch value.lowercased() {
+            case "true": return true
+            case "false": return false
+            default:
+                problems.append("\(name) must be true or false, not \"\(value.prefix(40))\"")
+                return fallback
+            }
+        }
+        let bucket = text("StateBucket"), key = text("StateKey")
+        if bucket == nil { problems.append("StateBucket is missing (the bucket that keeps the previous stage settings)") }
+        if key == nil { problems.append("StateKey is missing (the key of the previous stage settings)") }
+        if let key, key.hasPrefix("/") || key.contains("?") || key.contains("#") { problems.append("StateKey \"\(key.prefix(60))\" is not an S3 key") }
+        let location = bucket.flatMap { b in key.map { (bucket: b, key: $0) } }
+        let settings = StageLoggingSettings(
+            enableRest: flag("EnableRestApis", true), enableHTTP: flag("EnableHttpApis", true),
+            restAlreadyEnabled: flag("RestExecutionLogsAlreadyEnabled", false),
+            httpAlreadyEnabled: flag("HttpAccessLogsAlreadyEnabled", false),
+            enableDefaultStage: flag("EnableDefaultStageLogging", false),
+            httpAccessLogGroupArn: text("HttpAccessLogGroupArn").map(Self.withoutWildcardSuffix),
+            cloudWatchRoleArn: text("ApiGatewayCloudWatchRoleArn"), stateBucket: bucket ?? "", stateKey: key ?? "")
+        if let arn = settings.cloudWatchRoleArn, !arn.hasPrefix("arn:") {
+            problems.append("ApiGatewayCloudWatchRoleArn must be a role ARN, not \"\(arn.prefix(60))\"")
+        }
+        if settings.manageHTTP {
+            if let arn = settings.httpAccessLogGroupArn {
+                if APIGatewayDiscovery.logGroupName(fromARN: arn) == nil {
+                    problems.append("HttpAccessLogGroupArn \"\(arn.prefix(80))\" is not a CloudWatch Logs log group ARN")
+                }
+            } else {
+                problems.append("HttpAccessLogGroupArn is missing (HTTP API stages need a log group for their access logs)")
+            }
+        }
+        return (problems.isEmpty ? settings : nil, location, problems)
+    }
+
+    static func withoutWildcardSuffix(_ arn: String) -> String { arn.hasSuffix(":*") ? String(arn.dropLast(2)) : arn }
+}
+
+public enum StageKind: String, Sendable, Equatable {
+    case rest, http
+}
+
+/// One stage apitap changed, with what it had before. nil fields were not set at all (API Gateway's defaults:
+/// logging OFF, no data trace, no access log).
+public struct RecordedStage: Sendable, Equatable {
+    public var kind: StageKind
+    public var apiId: String
+    public var stage: String
+    /// REST: the stage-wide (`*/*`) `loggingLevel` and `dataTraceEnabled` before the change.
+    public var loggingLevel: String?
+    public var dataTrace: Bool?
+    /// HTTP: the access-log destination and format before the change (nil: access logging was off).
+    public var destinationArn: String?
+    public var format: String?
+
+    public var label: String { "\(kind == .rest ? "REST" : "HTTP") API \(apiId) stage \(stage)" }
+}
+
+/// What is kept in S3 between Create, Update and Delete: the stages changed and their previous settings. The
+/// first recording of a stage wins: a later Create or Update never overwrites it with settings apitap made itself.
+public struct StageLoggingRecord: Sendable, Equatable {
+    public var stages: [RecordedStage] = []
+    /// The role apitap put into API Gateway's account settings (which had none), if it did.
+    public var accountRoleSet: String?
+
+    public init(stages: [RecordedStage] = [], accountRoleSet: String? = nil) {
+        self.stages = stages
+        self.accountRoleSet = accountRoleSet
+    }
+
+    public func index(_ kind: StageKind, _ apiId: String, _ stage: String) -> Int? {
+        stages.firstIndex { $0.kind == kind && $0.apiId == apiId && $0.stage == stage }
+    }
+
+    public var isEmpty: Bool { stages.isEmpty && accountRoleSet == nil }
+
+    public func encode() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("version", 1)
+        w.field("note", "apitap enable-logging: stage settings before apitap turned logging on; restored when the stack is deleted")
+        w.field("accountRoleSet", accountRoleSet)
+        w.key("stages")
+        w.beginArray()
+        for s in stages {
+            w.beginObject()
+            w.field("kind", s.kind.rawValue)
+            w.field("apiId", s.apiId)
+            w.field("stage", s.stage)
+            switch s.kind {
+            case .rest:
+                w.field("loggingLevel", s.loggingLevel)
+                w.key("dataTrace"); if let t = s.dataTrace { w.bool(t) } else { w.null() }
+            case .http:
+                w.field("destinationArn", s.destinationArn)
+                w.field("format", s.format)
+            }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> StageLoggingRecord {
+        let json: JSONValue
+        do { json = try JSONReader.parse(bytes) } catch { throw ConfigurationProblem("the recorded stage settings are not JSON: \(error)") }
+        guard json["version"]?.int64Value == 1, let items = json["stages"]?.arrayValue else {
+            throw ConfigurationProblem("the recorded stage settings have an unknown layout (version \(json["version"]?.int64Value.map(String.init) ?? "none"))")
+        }
+        var record = StageLoggingRecord(accountRoleSet: json["accountRoleSet"]?.stringValue)
+        for item in items {
+            guard let kind = item["kind"]?.stringValue.flatMap(StageKind.init(rawValue:)), let api = item["apiId"]?.stringValue,
+                  let stage = item["stage"]?.stringValue else {
+                throw ConfigurationProblem("a recorded stage lacks kind, apiId or stage")
+            }
+            record.stages.append(RecordedStage(kind: kind, apiId: api, stage: stage, loggingLevel: item["loggingLevel"]?.stringValue,
+                                               dataTrace: item["dataTrace"]?.boolValue, destinationArn: item["destinationArn"]?.stringValue,
+                                               format: item["format"]?.stringValue))
+        }
+        return record
+    }
+}
+
+/// The calls the logic needs; `AWSStageLoggingBackend` makes them against API Gateway and S3.
+public protocol StageLoggingBackend: Sendable {
+    func restStages(deadline: Deadline) async throws -> [(apiId: String, stage: RestStage)]
+    func httpStages(deadline: Deadline) async throws -> [(apiId: String, stage: HTTPStage)]
+    func setRestLogging(apiId: String, stage: String, level: String, dataTrace: Bool, deadline: Deadline) async throws
+    func setHTTPAccessLog(apiId: String, stage: String, destinationArn: String, format: String, deadline: Deadline) async throws
+    func deleteHTTPAccessLog(apiId: String, stage: String, deadline: Deadline) async throws
+    func accountCloudWatchRole(deadline: Deadline) async throws -> String?
+    func setAccountCloudWatchRole(_ arn: String, deadline: Deadline) async throws
+    func loadRecord(bucket: String, key: String, deadline: Deadline) async throws -> [UInt8]?
+    func saveRecord(bucket: String, key: String, body: [UInt8], deadline: Deadline) async throws
+    func deleteRecord(bucket: String, key: String, deadline: Deadline) async throws
+    /// True for "this API or stage no longer exists" (nothing to change or restore there).
+    func isNotFound(_ error: any Error) -> Bool
+}
+
+/// What one Create, Update or Delete did. `failures` make a Create or Update fail; a Delete reports them as a note.
+public struct StageLoggingOutcome: Sendable {
+    public var enabled: [String] = []
+    public var alreadyOn = 0
+    public var restored: [String] = []
+    public var notes: [String] = []
+    public var failures: [String] = []
+
+    public init() {}
+
+    /// Short: it goes into the CloudFormation response's Reason (the whole response must stay under 4 KiB).
+    public func summary(limit: Int = 900) -> String {
+        var parts = ["\(enabled.count) stage(s) turned on", "\(alreadyOn) already on", "\(restored.count) restored"]
+        if !failures.isEmpty { parts.append("\(failures.count) failure(s): " + failures.prefix(3).joined(separator: "; ")) }
+        if !notes.isEmpty { parts.append("notes: " + notes.prefix(3).joined(separator: "; ") + (notes.count > 3 ? " (+\(notes.count - 3) more)" : "")) }
+        let text = parts.joined(separator: "; ")
+        return text.count <= limit ? text : String(text.prefix(limit - 3)) + "..."
+    }
+
+    public func json() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        for (name, list) in [("enabled", enabled), ("restored", restored), ("notes", notes), ("failures", failures)] {
+            w.key(name); w.beginArray(); for s in list { w.string(s) }; w.endArray()
+        }
+        w.field("alreadyOn", alreadyOn)
+        w.endObject()
+        return w.bytes
+    }
+}
+
+/// The JSON access-log format set on HTTP API stages: every field the tick's access-log mapper reads.
+public enum HTTPAccessLogFormat {
+    public static let json = #"{"requestId":"$context.requestId","extendedRequestId":"$context.extendedRequestId","#
+        + #""ip":"$context.identity.sourceIp","userAgent":"$context.identity.userAgent","requestTime":"$context.requestTime","#
+        + #""requestTimeEpoch":"$context.requestTimeEpoch","httpMethod":"$context.httpMethod","path":"$context.path","#
+        + #""routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol","#
+        + #""responseLength":"$context.responseLength","responseLatency":"$context.responseLatency","#
+        + #""integrationLatency":"$context.integrationLatency","domainName":"$context.domainName","apiId":"$context.apiId","#
+        + #""stage":"$context.stage","accountId":"$context.accountId","integrationErrorMessage":"$context.integrationErrorMessage"}"#
+}
+
+public struct StageLoggingManager: Sendable {
+    public let backend: any StageLoggingBackend
+    public let logger: Logger
+    /// How long to keep retrying the account setting while IAM makes a new role usable by API Gateway.
+    public var roleRetrySeconds: Int64 = 90
+
+    public init(backend: any StageLoggingBackend, logger: Logger) {
+        self.backend = backend
+        self.logger = logger
+    }
+
+    /// Create and Update: turn logging on where it is wanted and off, restore stages no longer wanted.
+    /// `previousLocation` is the old state location on an Update that moved it.
+    public func apply(_ settings: StageLoggingSettings, previousLocation: (bucket: String, key: String)? = nil,
+                      deadline: Deadline) async -> StageLoggingOutcome {
+        var outcome = StageLoggingOutcome()
+        var record: StageLoggingRecord
+        do {
+            record = try await load(settings.stateBucket, settings.stateKey, deadline: deadline) ?? StageLoggingRecord()
+            if let old = previousLocation, old.bucket != settings.stateBucket || old.key != settings.stateKey,
+               let moved = try await load(old.bucket, old.key, deadline: deadline) {
+                // The older record holds the true originals.
+                for s in moved.stages {
+                    if let i = record.index(s.kind, s.apiId, s.stage) { record.stages[i] = s } else { record.stages.append(s) }
+                }
+                record.accountRoleSet = record.accountRoleSet ?? moved.accountRoleSet
+                try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline)
+                try? await backend.deleteRecord(bucket: old.bucket, key: old.key, deadline: deadline)
+                outcome.notes.append("moved the recorded settings from s3://\(old.bucket)/\(old.key)")
+            }
+        } catch {
+            outcome.failures.append("reading the recorded stage settings at s3://\(settings.stateBucket)/\(settings.stateKey) failed: \(error)")
+            return outcome
+        }
+
+        await setAccountRole(settings, record: &record, outcome: &outcome, deadline: deadline)
+
+        // Discover, and record every stage about to change before changing any.
+        var restChanges: [(apiId: String, stage: String)] = []
+        var httpChanges: [(apiId: String, stage: String)] = []
+        let before = record
+        do {
+            if settings.manageRest {
+                for (apiId, stage) in try await backend.restStages(deadline: deadline) {
+                    guard settings.wants(.rest, stage: stage.stageName) else { continue }
+                    let level = stage.executionLoggingLevel?.uppercased()
+                    let trace = stage.methodSettings["*/*"]?.dataTraceEnabled
+                    if level == "INFO" && trace == true { outcome.alreadyOn += 1; continue }
+                    if record.index(.rest, apiId, stage.stageName) == nil {
+                        record.stages.append(RecordedStage(kind: .rest, apiId: apiId, stage: stage.stageName,
+                                                           loggingLevel: stage.executionLoggingLevel, dataTrace: trace))
+                    }
+                    restChanges.append((apiId, stage.stageName))
+                }
+            }
+            if settings.manageHTTP {
+                for (apiId, stage) in try await backend.httpStages(deadline: deadline) {
+                    guard settings.wants(.http, stage: stage.stageName) else {
+                        if stage.stageName == "$default" && stage.accessLogSettings?.destinationArn == nil {
+                            outcome.notes.append("HTTP API \(apiId) stage $default left without access logs (EnableDefaultStageLogging is false)")
+                        }
+                        continue
+                    }
+                    if let current = stage.accessLogSettings, current.destinationArn != nil {
+                        outcome.alreadyOn += 1
+                        if !(current.format ?? "").trimmingCharacters().hasPrefix("{") {
+                            outcome.notes.append("HTTP API \(apiId) stage \(stage.stageName) already writes access logs in a non-JSON format; left as is (the tick cannot read them)")
+                        }
+                        continue
+                    }
+                    if record.index(.http, apiId, stage.stageName) == nil {
+                        record.stages.append(RecordedStage(kind: .http, apiId: apiId, stage: stage.stageName,
+                                                           destinationArn: stage.accessLogSettings?.destinationArn,
+                                                           format: stage.accessLogSettings?.format))
+                    }
+                    httpChanges.append((apiId, stage.stageName))
+                }
+            }
+            if record != before { try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline) }
+        } catch {
+            outcome.failures.append("discovering stages or recording their settings failed: \(error)")
+            return outcome
+        }
+
+        for change in restChanges {
+            let label = "REST API \(change.apiId) stage \(change.stage)"
+            do {
+                try await backend.setRestLogging(apiId: change.apiId, stage: change.stage, level: "INFO", dataTrace: true, deadline: deadline)
+                outcome.enabled.append(label)
+                logger.info("execution logging turned on", [("api", .string(change.apiId)), ("stage", .string(change.stage))])
+            } catch where backend.isNotFound(error) {
+                outcome.notes.append("\(label) disappeared before it could be changed")
+            } catch {
+                outcome.failures.append("\(label): \(error)")
+            }
+        }
+        if !httpChanges.isEmpty, let destination = settings.httpAccessLogGroupArn {
+            for change in httpChanges {
+                let label = "HTTP API \(change.apiId) stage \(change.stage)"
+                do {
+                    try await backend.setHTTPAccessLog(apiId: change.apiId, stage: change.stage, destinationArn: destination,
+                                                       format: HTTPAccessLogFormat.json, deadline: deadline)
+                    outcome.enabled.append(label)
+                    logger.info("access logging turned on", [("api", .string(change.apiId)), ("stage", .string(change.stage))])
+                } catch where backend.isNotFound(error) {
+                    outcome.notes.append("\(label) disappeared before it could be changed")
+                } catch {
+                    outcome.failures.append("\(label): \(error)")
+                }
+            }
+        }
+
+        // Stages recorded earlier that this configuration no longer wants (a kind switched off, $default excluded).
+        let unwanted = record.stages.filter { !settings.wants($0.kind, stage: $0.stage) }
+        if !unwanted.isEmpty {
+            await restore(unwanted, record: &record, outcome: &outcome, deadline: deadline)
+            do { try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline) } catch {
+                outcome.failures.append("saving the recorded stage settings failed: \(error)")
+            }
+        }
+        return outcome
+    }
+
+    /// Delete: put every recorded stage back. What cannot be restored stays in the record (and is reported).
+    public func restoreAll(bucket: String, key: String, deadline: Deadline) async -> StageLoggingOutcome {
+        var outcome = StageLoggingOutcome()
+        var record: StageLoggingRecord
+        do {
+            guard let loaded = try await load(bucket, key, deadline: deadline) else {
+                outcome.notes.append("no recorded stage settings at s3://\(bucket)/\(key): nothing to restore")
+                return outcome
+            }
+            record = loaded
+        } catch {
+            outcome.failures.append("reading the recorded stage settings at s3://\(bucket)/\(key) failed: \(error)")
+            return outcome
+        }
+        await restore(record.stages, record: &record, outcome: &outcome, deadline: deadline)
+        if let role = record.accountRoleSet {
+            outcome.notes.append("API Gateway's account CloudWatch role stays \(role) (AWS keeps account settings)")
+            record.accountRoleSet = nil
+        }
+        do {
+            if record.stages.isEmpty {
+                try await backend.deleteRecord(bucket: bucket, key: key, deadline: deadline)
+            } else {
+                try await save(record, bucket, key, deadline: deadline)
+                outcome.notes.append("the settings of \(record.stages.count) stage(s) that could not be restored stay in s3://\(bucket)/\(key)")
+            }
+        } catch {
+            outcome.failures.append("updating the recorded stage settings failed: \(error)")
+        }
+        return outcome
+    }
+
+    private func restore(_ stages: [RecordedStage], record: inout StageLoggingRecord, outcome: inout StageLoggingOutcome,
+                         deadline: Deadline) async {
+        for s in stages {
+            if deadline.hasPassed() {
+                outcome.failures.append("out of time before restoring \(s.label)")
+                continue
+            }
+            do {
+                switch s.kind {
+                case .rest:
+                    try await backend.setRestLogging(apiId: s.apiId, stage: s.stage, level: s.loggingLevel ?? "OFF",
+                                                     dataTrace: s.dataTrace ?? false, deadline: deadline)
+                case .http:
+                    if let arn = s.destinationArn {
+                        try await backend.setHTTPAccessLog(apiId: s.apiId, stage: s.stage, destinationArn: arn, format: s.format ?? "",
+                                                           deadline: deadline)
+                    } else {
+                        try await backend.deleteHTTPAccessLog(apiId: s.apiId, stage: s.stage, deadline: deadline)
+                    }
+                }
+                outcome.restored.append(s.label)
+                logger.info("stage logging restored", [("stage", .string(s.label))])
+            } catch where backend.isNotFound(error) {
+                outcome.notes.append("\(s.label) no longer exists; nothing to restore")
+            } catch {
+                outcome.failures.append("restoring \(s.label): \(error)")
+                continue
+            }
+            if let i = record.index(s.kind, s.apiId, s.stage) { record.stages.remove(at: i) }
+        }
+    }
+
+    /// API Gateway needs an account-level CloudWatch role before stages can log. Set only when there is none.
+    private func setAccountRole(_ settings: StageLoggingSettings, record: inout StageLoggingRecord,
+                                outcome: inout StageLoggingOutcome, deadline: Deadline) async {
+        guard let role = settings.cloudWatchRoleArn else { return }
+        do {
+            if let current = try await backend.accountCloudWatchRole(deadline: deadline) {
+                if current != role { outcome.notes.append("API Gateway's account already has CloudWatch role \(current); left as is") }
+                return
+            }
+            // A role created moments ago may not be assumable by API Gateway yet: retry for a while.
+            let until = EpochMillis.now().adding(milliseconds: roleRetrySeconds * 1000)
+            var wait: Int64 = 2_000
+            while true {
+                do {
+                    try await backend.setAccountCloudWatchRole(role, deadline: deadline)
+                    break
+                } catch {
+                    let now = EpochMillis.now()
+                    guard now.adding(milliseconds: wait) < until, deadline.remainingMilliseconds(now: now) > wait + 5_000,
+                          !backend.isNotFound(error) else { throw error }
+                    logger.warn("setting API Gateway's account CloudWatch role failed; retrying", [("error", .string("\(error)"))])
+                    try? await Task.sleep(for: .milliseconds(wait))
+                    wait = min(wait * 2, 15_000)
+                }
+            }
+            record.accountRoleSet = role
+            outcome.notes.append("set API Gateway's account CloudWatch role to \(role)")
+            try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline)
+        } catch {
+            outcome.failures.append("API Gateway account CloudWatch role: \(error)")
+        }
+    }
+
+    private func load(_ bucket: String, _ key: String, deadline: Deadline) async throws -> StageLoggingRecord? {
+        guard let bytes = try await backend.loadRecord(bucket: bucket, key: key, deadline: deadline) else { return nil }
+        return try StageLoggingRecord.decode(bytes)
+    }
+
+    private func save(_ record: StageLoggingRecord, _ bucket: String, _ key: String, deadline: Deadline) async throws {
+        try await backend.saveRecord(bucket: bucket, key: key, body: record.encode(), deadline: deadline)
+    }
+}

@@ -1,0 +1,96 @@
+// The `enable-logging` handler: the CloudFormation custom resource that turns API Gateway stage logging on (Create,
+// Update) and restores the recorded settings (Delete), answering CloudFormation's pre-signed ResponseURL every time.
+import AWS
+import HTTP
+import LambdaRuntime
+import Pipeline
+import Traffic
+
+/// Init does not read any setting that could be wrong: a failed init is never answered on the ResponseURL, and
+/// CloudFormation would then wait an hour for the resource. Configuration problems are found per invocation and
+/// answered: FAILED for Create and Update, SUCCESS with a note for Delete (a Delete must not block deleting the stack).
+struct EnableLoggingHandler: LambdaHandler {
+    static let defaultPhysicalResourceId = "apitap-stage-logging"
+
+    let environment: [String: String]
+    let http: HTTPClient
+
+    init(context: InitContext) throws {
+        environment = context.environment
+        do { http = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
+    }
+
+    func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
+        let request: CustomResourceEvent
+        do { request = try CustomResourceEvent.decode(event) } catch {
+            throw FunctionError("InvalidEvent", "\(error)")
+        }
+        let log = context.logger.with("requestType", request.requestType.rawValue)
+        // Keep time to answer: the work stops well before Lambda's deadline (20 s, less for short timeouts).
+        let total = context.deadline.remainingMilliseconds()
+        let margin = min(20_000, max(total / 4, 1_000))
+        let workDeadline = Deadline(epoch: context.deadline.epoch.adding(milliseconds: -margin))
+        let (response, outcome) = await run(request, deadline: workDeadline, logger: log)
+        log.info("enable-logging result", [("status", .string(response.success ? "SUCCESS" : "FAILED")),
+                                           ("reason", .string(response.reason)), ("outcome", .json(outcome.json()))])
+        do {
+            try await CustomResourceResponder.send(response, to: request.responseURL, client: http,
+                                                   deadline: Deadline(epoch: context.deadline.epoch.adding(milliseconds: -300)))
+        } catch {
+            // Failing the invocation lets Lambda retry the (asynchronous) invocation: another chance to answer.
+            throw FunctionError("ResponseNotDelivered", "the answer to CloudFormation could not be delivered: \(error)")
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("Status", response.success ? "SUCCESS" : "FAILED")
+        w.field("Reason", response.reason)
+        w.field("PhysicalResourceId", response.physicalResourceId)
+        w.key("outcome")
+        w.raw(json: outcome.json())
+        w.endObject()
+        return w.bytes
+    }
+
+    func run(_ request: CustomResourceEvent, deadline: Deadline, logger: Logger) async -> (CustomResourceResponse, StageLoggingOutcome) {
+        let physicalId = request.physicalResourceId ?? Self.defaultPhysicalResourceId
+        func answer(_ success: Bool, _ reason: String, _ outcome: StageLoggingOutcome = StageLoggingOutcome(),
+                    data: [(String, String)] = []) -> (CustomResourceResponse, StageLoggingOutcome) {
+            (CustomResourceResponse(success: success, reason: reason, physicalResourceId: physicalId, event: request, data: data), outcome)
+        }
+        let parsed = StageLoggingSettings.parse(request.properties)
+        let aws: AWSClient?
+        let awsProblem: String
+        do {
+            aws = try AWSClient.fromEnvironment(environment, http: http)
+            awsProblem = ""
+        } catch {
+            aws = nil
+            awsProblem = error.description
+        }
+        let manager = aws.map { StageLoggingManager(backend: AWSStageLoggingBackend($0), logger: logger) }
+
+        switch request.requestType {
+        case .create, .update:
+            guard let settings = parsed.settings else {
+                return answer(false, "invalid properties: " + parsed.problems.joined(separator: "; "))
+            }
+            guard let manager else { return answer(false, "AWS settings of the function: \(awsProblem)") }
+            let previous = request.requestType == .update ? StageLoggingSettings.parse(request.oldProperties).location : nil
+            let outcome = await manager.apply(settings, previousLocation: previous, deadline: deadline)
+            let data = [("StagesTurnedOn", String(outcome.enabled.count)), ("StagesAlreadyOn", String(outcome.alreadyOn)),
+                        ("StagesRestored", String(outcome.restored.count)),
+                        ("PreviousSettings", "s3://\(settings.stateBucket)/\(settings.stateKey)")]
+            return answer(outcome.failures.isEmpty, outcome.summary(), outcome, data: data)
+        case .delete:
+            guard let location = parsed.location else {
+                return answer(true, "nothing restored: the properties do not say where the previous settings are ("
+                              + parsed.problems.joined(separator: "; ") + ")")
+            }
+            guard let manager else { return answer(true, "nothing restored: AWS settings of the function: \(awsProblem)") }
+            let outcome = await manager.restoreAll(bucket: location.bucket, key: location.key, deadline: deadline)
+            let reason = outcome.failures.isEmpty ? outcome.summary()
+                : "deleted, but not everything was restored (see the function's log and the record in S3): " + outcome.summary()
+            return answer(true, reason, outcome, data: [("StagesRestored", String(outcome.restored.count))])
+        }
+    }
+}

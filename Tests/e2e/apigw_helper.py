@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""API Gateway fixtures for the enable-logging tests, through boto3 against AWS_ENDPOINT_URL (moto or ministack).
+
+  seed-rest                REST APIs with stages in known logging states; prints {"name": "apiId/stage", ...}
+  rest-stages              prints {"apiId/stage": {"loggingLevel": ..., "dataTrace": ...}} for every REST stage
+  seed-http                an HTTP API with a stage without access logs; prints {"apiId": ..., "stage": ...}
+  http-stage API STAGE     prints the stage's accessLogSettings (or null)
+  account                  prints the API Gateway account's cloudwatchRoleArn (or null)
+"""
+import json, os, sys
+
+import boto3
+
+
+def client(name):
+    return boto3.client(name, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+
+
+def rest_api(ag, name, stages):
+    """stages: {stage name: [patch operations]} (empty list: the stage as created, no method settings)."""
+    api = ag.create_rest_api(name=name)["id"]
+    root = ag.get_resources(restApiId=api)["items"][0]["id"]
+    ag.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    ag.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    deployment = ag.create_deployment(restApiId=api)["id"]
+    out = {}
+    for stage, ops in stages.items():
+        ag.create_stage(restApiId=api, stageName=stage, deploymentId=deployment)
+        if ops:
+            ag.update_stage(restApiId=api, stageName=stage, patchOperations=ops)
+        out[f"{name}:{stage}"] = f"{api}/{stage}"
+    return out
+
+
+def level(value, trace):
+    return [{"op": "replace", "path": "/*/*/logging/loglevel", "value": value},
+            {"op": "replace", "path": "/*/*/logging/dataTrace", "value": trace}]
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "seed-rest":
+        ag = client("apigateway")
+        out = {}
+        out.update(rest_api(ag, "orders", {"prod": [], "dev": level("OFF", "false")}))
+        out.update(rest_api(ag, "billing", {"live": level("INFO", "true"), "errors": level("ERROR", "false")}))
+        print(json.dumps(out))
+    elif cmd == "rest-stages":
+        ag = client("apigateway")
+        out = {}
+        for api in ag.get_rest_apis()["items"]:
+            for s in ag.get_stages(restApiId=api["id"])["item"]:
+                ms = (s.get("methodSettings") or {}).get("*/*") or {}
+                out[f"{api['id']}/{s['stageName']}"] = {"loggingLevel": ms.get("loggingLevel"), "dataTrace": ms.get("dataTraceEnabled")}
+        print(json.dumps(out, sort_keys=True))
+    elif cmd == "seed-http":
+        v2 = client("apigatewayv2")
+        api = v2.create_api(Name="catalog-http", ProtocolType="HTTP")["ApiId"]
+        v2.create_stage(ApiId=api, StageName="prod")
+        print(json.dumps({"apiId": api, "stage": "prod"}))
+    elif cmd == "http-stage":
+        v2 = client("apigatewayv2")
+        s = v2.get_stage(ApiId=sys.argv[2], StageName=sys.argv[3])
+        print(json.dumps(s.get("AccessLogSettings")))
+    elif cmd == "account":
+        print(json.dumps(client("apigateway").get_account().get("cloudwatchRoleArn")))
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
