@@ -36,7 +36,7 @@ public struct AuditCheckpoint: Sendable, Equatable {
         w.field("watermark", watermark.value)
         w.field("watermarkIso", watermark.iso8601)
         w.key("seen")
-        Self.write(seen, to: &w)
+        HashSetCoding.write(seen, to: &w)
         w.key("inProgress")
         if let p = inProgress {
             w.beginObject()
@@ -45,7 +45,7 @@ public struct AuditCheckpoint: Sendable, Equatable {
             w.field("cursor", p.cursor)
             w.field("pagesDone", p.pagesDone)
             w.key("nextSeen")
-            Self.write(p.nextSeen, to: &w)
+            HashSetCoding.write(p.nextSeen, to: &w)
             w.endObject()
         } else {
             w.null()
@@ -66,20 +66,8 @@ public struct AuditCheckpoint: Sendable, Equatable {
                 throw AnypointError(.decode, "checkpoint has an unreadable inProgress window")
             }
             inProgress = InProgress(start: EpochMillis(start), end: EpochMillis(end), cursor: p["cursor"]?.stringValue,
-                                    nextSeen: hashes(p["nextSeen"]), pagesDone: Int(p["pagesDone"]?.int64Value ?? 0))
+                                    nextSeen: HashSetCoding.read(p["nextSeen"]), pagesDone: Int(p["pagesDone"]?.int64Value ?? 0))
         }
-        return AuditCheckpoint(watermark: EpochMillis(watermark), seen: hashes(json["seen"]), inProgress: inProgress)
-    }
-
-    static func write(_ hashes: Set<UInt64>, to w: inout JSONWriter) {
-        w.beginArray()
-        for h in hashes.sorted() { w.string(String(h, radix: 16)) }
-        w.endArray()
-    }
-
-    static func hashes(_ value: JSONValue?) -> Set<UInt64> {
-        var out = Set<UInt64>()
-        for item in value?.arrayValue ?? [] { if let s = item.stringValue, let h = UInt64(s, radix: 16) { out.insert(h) } }
-        return out
+        return AuditCheckpoint(watermark: EpochMillis(watermark), seen: HashSetCoding.read(json["seen"]), inProgress: inProgress)
     }
 }

@@ -148,3 +148,21 @@ public enum FNV1a {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
+
+/// Sets of 64-bit hashes as checkpoints store them: a JSON array of hex strings, sorted (stable files, small diffs).
+public enum HashSetCoding {
+    public static func write(_ hashes: Set<UInt64>, to w: inout JSONWriter) {
+        w.beginArray()
+        for h in hashes.sorted() { w.string(String(h, radix: 16)) }
+        w.endArray()
+    }
+
+    /// Entries that are not hex strings are ignored (an old or hand-edited file must not stop a run).
+    public static func read(_ value: JSONValue?) -> Set<UInt64> {
+        var out = Set<UInt64>()
+        for item in value?.arrayValue ?? [] {
+            if let s = item.stringValue, let h = UInt64(s, radix: 16) { out.insert(h) }
+        }
+        return out
+    }
+}

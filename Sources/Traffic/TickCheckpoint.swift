@@ -42,7 +42,7 @@ public struct TickCheckpoint: Sendable, Equatable {
         w.field("watermark", watermark.value)
         w.field("watermarkIso", watermark.iso8601)
         w.key("seen")
-        Self.write(seen, to: &w)
+        HashSetCoding.write(seen, to: &w)
         w.key("inProgress")
         if let p = inProgress {
             w.beginObject()
@@ -50,7 +50,7 @@ public struct TickCheckpoint: Sendable, Equatable {
             w.field("end", p.end.value)
             w.field("nextToken", p.nextToken)
             w.key("nextSeen")
-            Self.write(p.nextSeen, to: &w)
+            HashSetCoding.write(p.nextSeen, to: &w)
             w.endObject()
         } else {
             w.null()
@@ -67,30 +67,16 @@ public struct TickCheckpoint: Sendable, Equatable {
         guard json["version"]?.int64Value == 1, let watermark = json["watermark"]?.int64Value else {
             throw ConfigurationProblem("checkpoint has an unknown version or no watermark")
         }
-        let seen = hashes(json["seen"])
+        let seen = HashSetCoding.read(json["seen"])
         var inProgress: InProgress?
         if let p = json["inProgress"], !p.isNull {
             guard let start = p["start"]?.int64Value, let end = p["end"]?.int64Value, let token = p["nextToken"]?.stringValue else {
                 throw ConfigurationProblem("checkpoint has an unreadable inProgress window")
             }
-            inProgress = InProgress(start: EpochMillis(start), end: EpochMillis(end), nextToken: token, nextSeen: hashes(p["nextSeen"]))
+            inProgress = InProgress(start: EpochMillis(start), end: EpochMillis(end), nextToken: token, nextSeen: HashSetCoding.read(p["nextSeen"]))
         }
         var state: [UInt8]?
         if let stitcher = json["stitcher"], !stitcher.isNull { state = stitcher.jsonBytes }
         return TickCheckpoint(watermark: EpochMillis(watermark), seen: seen, inProgress: inProgress, stitcherState: state)
-    }
-
-    static func write(_ hashes: Set<UInt64>, to w: inout JSONWriter) {
-        w.beginArray()
-        for h in hashes.sorted() { w.string(String(h, radix: 16)) }
-        w.endArray()
-    }
-
-    static func hashes(_ value: JSONValue?) -> Set<UInt64> {
-        var out = Set<UInt64>()
-        for item in value?.arrayValue ?? [] {
-            if let s = item.stringValue, let h = UInt64(s, radix: 16) { out.insert(h) }
-        }
-        return out
     }
 }

@@ -15,28 +15,15 @@ here="$root/Tests/e2e"
 bin="${APITAP_BIN:-$root/.build/release/apitap}"
 zip_path="${APITAP_ZIP:-$root/.build/lambda/apitap.zip}"
 work=$(mktemp -d /tmp/apitap-e2e-test.XXXXXX)
-passed=0
-failed=0
-pids=()
+# shellcheck source=Tests/lib.sh
+. "$root/Tests/lib.sh"
 
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; return 0; }
 check() { # check NAME COMMAND...: pass when the command succeeds
   local name=$1; shift
   if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "${CHECK_DETAIL:-}"; fi
   CHECK_DETAIL=""
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { local _i; for _i in $(seq "${2:-150}"); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+wait_port() { wait_for_port "$@"; }
 
 # Helpers run in this shell (never inside $(...), whose `pids+=` would be lost) and report through STARTED.
 STARTED=""
