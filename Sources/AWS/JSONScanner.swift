@@ -1,5 +1,6 @@
 // A pull scanner over JSON bytes: reads the fields a client needs straight into its structs, without building a
 // tree first (a FilterLogEvents page is up to 1 MB and 10,000 events).
+import Pipeline
 
 struct JSONScanError: Error, Sendable, CustomStringConvertible {
     let offset: Int
@@ -89,79 +90,14 @@ struct JSONScanner {
     mutating func readString() throws(JSONScanError) -> String {
         guard peek() == UInt8(ascii: "\"") else { throw error("expected a string") }
         position += 1
-        let start = position
-        // Fast path: no escapes, decode the bytes in place.
-        while position < bytes.count {
-            let b = bytes[position]
-            if b == UInt8(ascii: "\"") {
-                let s = String(decoding: bytes[start..<position], as: UTF8.self)
-                position += 1
-                return s
-            }
-            if b == UInt8(ascii: "\\") { break }
-            if b < 0x20 { throw error("control character in a string") }
-            position += 1
+        var at = position
+        let result = bytes.withUnsafeBytes { buffer -> Result<String, JSONParseError> in
+            do throws(JSONParseError) { return .success(try JSONString.decode(buffer, at: &at)) } catch { return .failure(error) }
         }
-        var out = Array(bytes[start..<position])
-        while position < bytes.count {
-            let b = bytes[position]
-            if b == UInt8(ascii: "\"") { position += 1; return String(decoding: out, as: UTF8.self) }
-            if b < 0x20 { throw error("control character in a string") }
-            if b != UInt8(ascii: "\\") { out.append(b); position += 1; continue }
-            position += 1
-            guard position < bytes.count else { break }
-            let escape = bytes[position]
-            position += 1
-            switch escape {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if scalar >= 0xD800, scalar < 0xDC00 {
-                    // A high surrogate needs an escaped low one; a lone half becomes U+FFFD.
-                    if bytes.count - position >= 6, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
-                        let save = position
-                        position += 2
-                        let low = try hex4()
-                        if low >= 0xDC00, low < 0xE000 {
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        } else {
-                            position = save
-                            scalar = 0xFFFD
-                        }
-                    } else {
-                        scalar = 0xFFFD
-                    }
-                } else if scalar >= 0xDC00, scalar < 0xE000 {
-                    scalar = 0xFFFD
-                }
-                out.append(contentsOf: String(Unicode.Scalar(scalar) ?? "\u{FFFD}").utf8)
-            default: throw error("invalid escape")
-            }
+        switch result {
+        case .success(let s): position = at; return s
+        case .failure(let e): position = e.offset; throw error(e.reason)
         }
-        throw error("unterminated string")
-    }
-
-    private mutating func hex4() throws(JSONScanError) -> UInt32 {
-        guard bytes.count - position >= 4 else { throw error("short \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[position]
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: throw error("invalid \\u escape")
-            }
-            v = v << 4 | d
-            position += 1
-        }
-        return v
     }
 
     /// An integer; a number with a fraction or exponent is accepted when it is integral (some peers send 1.7e12).

@@ -189,87 +189,7 @@ public enum JSONReader {
 
         mutating func string() throws(JSONParseError) -> String {
             position += 1
-            let start = position
-            // Fast path: most strings have no escapes and can be decoded in place.
-            while position < buffer.count {
-                let byte = buffer[position]
-                if byte == UInt8(ascii: "\"") {
-                    let s = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
-                    position += 1
-                    return s
-                }
-                if byte == UInt8(ascii: "\\") { break }
-                if byte < 0x20 { throw error("control character in string") }
-                position += 1
-            }
-            var out = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[start..<position]))
-            while position < buffer.count {
-                let byte = buffer[position]
-                if byte == UInt8(ascii: "\"") { position += 1; return String(decoding: out, as: UTF8.self) }
-                if byte < 0x20 { throw error("control character in string") }
-                if byte != UInt8(ascii: "\\") { out.append(byte); position += 1; continue }
-                position += 1
-                guard position < buffer.count else { break }
-                let escape = buffer[position]
-                position += 1
-                switch escape {
-                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
-                case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if scalar >= 0xD800, scalar < 0xDC00 {
-                        // A high surrogate must be followed by an escaped low surrogate; otherwise it is replaced.
-                        if buffer.count - position >= 6, buffer[position] == UInt8(ascii: "\\"), buffer[position + 1] == UInt8(ascii: "u") {
-                            let save = position
-                            position += 2
-                            let low = try hex4()
-                            if low >= 0xDC00, low < 0xE000 {
-                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                            } else {
-                                position = save
-                                scalar = 0xFFFD
-                            }
-                        } else {
-                            scalar = 0xFFFD
-                        }
-                    } else if scalar >= 0xDC00, scalar < 0xE000 {
-                        scalar = 0xFFFD
-                    }
-                    appendUTF8(scalar, to: &out)
-                default: throw error("invalid escape")
-                }
-            }
-            throw error("unterminated string")
-        }
-
-        mutating func hex4() throws(JSONParseError) -> UInt32 {
-            guard buffer.count - position >= 4 else { throw error("short \\u escape") }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                let c = buffer[position]
-                let digit: UInt32
-                switch c {
-                case 0x30...0x39: digit = UInt32(c - 0x30)
-                case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
-                case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
-                default: throw error("invalid \\u escape")
-                }
-                value = value << 4 | digit
-                position += 1
-            }
-            return value
-        }
-
-        func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
-            let s = Unicode.Scalar(scalar) ?? "\u{FFFD}"
-            // Every Unicode.Scalar has a UTF-8 encoding; the fallback (U+FFFD) only satisfies the optional.
-            if let encoded = UTF8.encode(s) { out.append(contentsOf: encoded) } else { out.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
+            return try JSONString.decode(buffer, at: &position)
         }
     }
 }
@@ -298,5 +218,88 @@ extension JSONValue {
         var w = JSONWriter()
         write(to: &w)
         return w.bytes
+    }
+}
+
+/// The one JSON string decoder: the reader and the AWS page scanner both call it.
+public enum JSONString {
+    /// Decodes the string whose opening quote is just before `position`, leaving `position` after the closing quote.
+    /// Lone surrogates become U+FFFD; control characters and bad escapes are errors.
+    public static func decode(_ buffer: UnsafeRawBufferPointer, at position: inout Int) throws(JSONParseError) -> String {
+        let start = position
+        // Fast path: most strings have no escapes and can be decoded in place.
+        while position < buffer.count {
+            let byte = buffer[position]
+            if byte == UInt8(ascii: "\"") {
+                let s = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
+                position += 1
+                return s
+            }
+            if byte == UInt8(ascii: "\\") { break }
+            if byte < 0x20 { throw JSONParseError(offset: position, reason: "control character in string") }
+            position += 1
+        }
+        var out = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[start..<position]))
+        while position < buffer.count {
+            let byte = buffer[position]
+            if byte == UInt8(ascii: "\"") { position += 1; return String(decoding: out, as: UTF8.self) }
+            if byte < 0x20 { throw JSONParseError(offset: position, reason: "control character in string") }
+            if byte != UInt8(ascii: "\\") { out.append(byte); position += 1; continue }
+            position += 1
+            guard position < buffer.count else { break }
+            let escape = buffer[position]
+            position += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4(buffer, &position)
+                if scalar >= 0xD800, scalar < 0xDC00 {
+                    // A high surrogate must be followed by an escaped low surrogate; otherwise it is replaced.
+                    if buffer.count - position >= 6, buffer[position] == UInt8(ascii: "\\"), buffer[position + 1] == UInt8(ascii: "u") {
+                        let save = position
+                        position += 2
+                        let low = try hex4(buffer, &position)
+                        if low >= 0xDC00, low < 0xE000 {
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            position = save
+                            scalar = 0xFFFD
+                        }
+                    } else {
+                        scalar = 0xFFFD
+                    }
+                } else if scalar >= 0xDC00, scalar < 0xE000 {
+                    scalar = 0xFFFD
+                }
+                // Every Unicode.Scalar has a UTF-8 encoding; the fallback only satisfies the optional.
+                if let encoded = UTF8.encode(Unicode.Scalar(scalar) ?? "\u{FFFD}") { out.append(contentsOf: encoded) }
+                else { out.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
+            default: throw JSONParseError(offset: position - 1, reason: "invalid escape")
+            }
+        }
+        throw JSONParseError(offset: position, reason: "unterminated string")
+    }
+
+    static func hex4(_ buffer: UnsafeRawBufferPointer, _ position: inout Int) throws(JSONParseError) -> UInt32 {
+        guard buffer.count - position >= 4 else { throw JSONParseError(offset: position, reason: "short \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let c = buffer[position]
+            let digit: UInt32
+            switch c {
+            case 0x30...0x39: digit = UInt32(c - 0x30)
+            case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
+            default: throw JSONParseError(offset: position, reason: "invalid \\u escape")
+            }
+            value = value << 4 | digit
+            position += 1
+        }
+        return value
     }
 }

@@ -66,7 +66,7 @@ public struct APIGatewayDiscovery: APIDiscovery {
                                 result.notes.append("HTTP API \(api.apiId) (\(api.name)) stage \(stage.stageName): access logging is off; nothing to read")
                                 continue
                             }
-                            guard let format = settings.format, format.trimmingCharacters().hasPrefix("{") else {
+                            guard let format = settings.format, format.trimmingWhitespace().hasPrefix("{") else {
                                 result.notes.append("HTTP API \(api.apiId) (\(api.name)) stage \(stage.stageName): the access-log format is not JSON; it cannot be read (use a JSON format)")
                                 continue
                             }

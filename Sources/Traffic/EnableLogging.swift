@@ -36,7 +36,7 @@ public struct StageLoggingSettings: Sendable, Equatable {
         }
         func text(_ name: String) -> String? {
             switch properties[name] {
-            case .string(let s)?: let t = s.trimmingCharacters(); return t.isEmpty ? nil : t
+            case .string(let s)?: let t = s.trimmingWhitespace(); return t.isEmpty ? nil : t
             case .bool(let b)?: return b ? "true" : "false"
             case .int(let i)?: return String(i)
             default: return nil
@@ -291,7 +291,7 @@ public struct StageLoggingManager: Sendable {
                     }
                     if let current = stage.accessLogSettings, current.destinationArn != nil {
                         outcome.alreadyOn += 1
-                        if !(current.format ?? "").trimmingCharacters().hasPrefix("{") {
+                        if !(current.format ?? "").trimmingWhitespace().hasPrefix("{") {
                             outcome.notes.append("HTTP API \(apiId) stage \(stage.stageName) already writes access logs in a non-JSON format; left as is (the tick cannot read them)")
                         }
                         continue

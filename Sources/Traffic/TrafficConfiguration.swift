@@ -114,12 +114,3 @@ public struct TrafficConfiguration: Sendable {
         try TransactionFilter(contentTypePattern: contentTypeRegex, excludedExtensionsPattern: excludedExtensionsRegex)
     }
 }
-
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
-    }
-}
