@@ -35,15 +35,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "apitap-bench",
-            dependencies: ["LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS"],
+            dependencies: ["LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS", "Audit", "AuditDoubles"],
             path: "Benchmarks/apitap-bench"
         ),
+
+        // Test doubles shared by the Swift tests, the benchmarks and the shell suites (never shipped).
+        .target(name: "AuditDoubles", dependencies: ["HTTP", "Pipeline"], path: "Tests/Support/AuditDoubles"),
+        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Pipeline"], path: "Tests/Support/anypoint-double"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline", "AWS"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline"]),
-        .testTarget(name: "AuditTests", dependencies: ["Audit", "AWS", "HTTP", "Pipeline"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Pipeline"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
     ]
 )

@@ -116,12 +116,59 @@ public struct AlertRuleSet: Sendable {
     }
 }
 
-/// Applies the rules page by page; threshold rules keep each user's recent matches for the rest of the run.
+/// The entries a threshold rule is holding for one user, waiting for enough of them to fire.
+public struct PendingAlertEntries: Sendable, Equatable {
+    public var rule: String
+    public var user: String
+    public var entries: [AuditEntry]
+    public init(rule: String, user: String, entries: [AuditEntry]) {
+        self.rule = rule
+        self.user = user
+        self.entries = entries
+    }
+    public static func == (a: Self, b: Self) -> Bool {
+        a.rule == b.rule && a.user == b.user && a.entries.map(\.raw) == b.entries.map(\.raw)
+    }
+}
+
+/// Applies the rules page by page; threshold rules keep each user's recent matches, and the checkpoint carries
+/// them to the next run.
 public struct AlertEvaluator: Sendable {
     public let rules: [AlertRule]
     private var recent: [String: [AuditEntry]] = [:]
 
     public init(rules: [AlertRule]) { self.rules = rules }
+
+    private static func slot(_ rule: String, _ organizationID: String, _ user: String) -> String {
+        rule + "\u{1F}" + organizationID + "\u{1F}" + user
+    }
+
+    /// What the threshold rules hold for one organization, without entries that can no longer count: older than
+    /// the rule's window before `horizon` (the newest time the next run can still read). The checkpoint carries it,
+    /// so that failed logins split across two runs still add up.
+    public func pending(organizationID: String, horizon: EpochMillis) -> [PendingAlertEntries] {
+        var out: [PendingAlertEntries] = []
+        for rule in rules {
+            guard case .threshold(_, let windowMs) = rule.kind else { continue }
+            let prefix = Self.slot(rule.name, organizationID, "")
+            for (slot, list) in recent where slot.hasPrefix(prefix) {
+                let kept = list.filter { ($0.timestamp ?? horizon).value >= horizon.value - windowMs }
+                if !kept.isEmpty { out.append(PendingAlertEntries(rule: rule.name, user: String(slot.dropFirst(prefix.count)), entries: kept)) }
+            }
+        }
+        return out.sorted { ($0.rule, $0.user) < ($1.rule, $1.user) }
+    }
+
+    /// Replaces what the threshold rules hold for `organizationID` with a checkpoint's `pending` (rules that no
+    /// longer exist, or are no longer thresholds, are dropped).
+    public mutating func restore(_ pending: [PendingAlertEntries], organizationID: String) {
+        let marker = "\u{1F}" + organizationID + "\u{1F}"
+        for slot in recent.keys where slot.contains(marker) { recent[slot] = nil }
+        for p in pending {
+            guard let rule = rules.first(where: { $0.name == p.rule }), case .threshold = rule.kind else { continue }
+            recent[Self.slot(p.rule, organizationID, p.user)] = p.entries
+        }
+    }
 
     public mutating func evaluate(_ entries: [AuditEntry], organizationID: String, exportedAt: EpochMillis) -> [ExportRecord] {
         var out: [ExportRecord] = []
@@ -131,7 +178,7 @@ public struct AlertEvaluator: Sendable {
                 case .each:
                     out.append(Self.record(rule, [e], organizationID: organizationID, exportedAt: exportedAt))
                 case .threshold(let count, let windowMs):
-                    let slot = rule.name + "\u{1F}" + organizationID + "\u{1F}" + (e.userName ?? "-")
+                    let slot = Self.slot(rule.name, organizationID, e.userName ?? "-")
                     var list = recent[slot, default: []]
                     list.append(e)
                     let latest = e.timestamp ?? exportedAt

@@ -57,14 +57,14 @@ public struct AnypointCounters: Sendable {
 public actor AnypointClient {
     public let baseURL: String
     private let http: HTTPClient
-    private let tokens: AnypointTokenProvider
+    private let tokens: ClientCredentialsTokenProvider
     private let pacer: RateLimiter
     /// The length of the control plane's rate window (a minute; tests shorten it).
     private let rateWindowMs: Int64
     private let retry: RetryPolicy
     public private(set) var counters = AnypointCounters()
 
-    public init(baseURL: String, http: HTTPClient, tokens: AnypointTokenProvider, requestsPerMinute: Int,
+    public init(baseURL: String, http: HTTPClient, tokens: ClientCredentialsTokenProvider, requestsPerMinute: Int,
                 rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20))) {
         self.baseURL = baseURL
         self.http = http
@@ -72,6 +72,13 @@ public actor AnypointClient {
         self.rateWindowMs = max(1, rateWindow.milliseconds)
         pacer = RateLimiter(perSecond: Double(requestsPerMinute) * 1000 / Double(max(1, rateWindow.milliseconds)))
         self.retry = retry
+    }
+
+    /// Connected App tokens from the control plane's token endpoint (client id and secret in the form body).
+    public static func tokenProvider(http: HTTPClient, baseURL: String, clientID: String,
+                                     secret: @escaping CachedSecret.Source) -> ClientCredentialsTokenProvider {
+        ClientCredentialsTokenProvider(service: "Anypoint", client: http, tokenURL: baseURL + "/accounts/api/v2/oauth2/token",
+                                       clientID: clientID, secret: secret)
     }
 
     public func takeCounters() -> AnypointCounters {
@@ -95,7 +102,7 @@ public actor AnypointClient {
 
     /// One page of `POST /audit/v2/organizations/{org}/query?cursorPagination=true`.
     public func query(_ q: AuditQuery, deadline: Deadline) async throws -> AuditPage {
-        let path = "/audit/v2/organizations/\(Form.encode(q.organizationID))/query?cursorPagination=true"
+        let path = "/audit/v2/organizations/\(FormEncoding.encode(q.organizationID))/query?cursorPagination=true"
         let body = try await call(.POST, path: path, body: q.body, deadline: deadline)
         do { return try AuditPage.decode(body) } catch {
             throw AnypointError(.decode, "the audit query answer for \(q.organizationID) is not the expected JSON (\(error))")
@@ -112,7 +119,10 @@ public actor AnypointClient {
             guard await pacer.acquire(before: deadline) else {
                 throw AnypointError(.deadline, "the deadline comes before the pacer's next slot")
             }
-            let token = try await tokens.token(deadline: deadline)
+            let token: String
+            do { token = try await tokens.token(deadline: deadline) } catch {
+                throw AnypointError(error.deadlineReached ? .deadline : .token, error.message)
+            }
             var headers = [HTTPHeader("Authorization", "Bearer " + token), HTTPHeader("Accept", "application/json")]
             if method == .POST { headers.append(HTTPHeader("Content-Type", "application/json")) }
             let left = deadline.remainingMilliseconds()

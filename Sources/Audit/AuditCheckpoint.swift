@@ -19,11 +19,14 @@ public struct AuditCheckpoint: Sendable, Equatable {
     /// the next window re-reads that overlap (for late entries) and skips these.
     public var seen: Set<UInt64>
     public var inProgress: InProgress?
+    /// Entries the threshold alert rules hold (failed logins not yet numerous enough), as of this checkpoint.
+    public var alertPending: [PendingAlertEntries]
 
-    public init(watermark: EpochMillis, seen: Set<UInt64> = [], inProgress: InProgress? = nil) {
+    public init(watermark: EpochMillis, seen: Set<UInt64> = [], inProgress: InProgress? = nil, alertPending: [PendingAlertEntries] = []) {
         self.watermark = watermark
         self.seen = seen
         self.inProgress = inProgress
+        self.alertPending = alertPending
     }
 
     public static func storeKey(organizationID: String) -> String { "audit-" + organizationID }
@@ -50,6 +53,21 @@ public struct AuditCheckpoint: Sendable, Equatable {
         } else {
             w.null()
         }
+        if !alertPending.isEmpty {
+            w.key("alertPending")
+            w.beginArray()
+            for p in alertPending {
+                w.beginObject()
+                w.field("rule", p.rule)
+                w.field("user", p.user)
+                w.key("entries")
+                w.beginArray()
+                for e in p.entries { w.raw(json: e.raw) }
+                w.endArray()
+                w.endObject()
+            }
+            w.endArray()
+        }
         w.endObject()
         return w.bytes
     }
@@ -68,6 +86,20 @@ public struct AuditCheckpoint: Sendable, Equatable {
             inProgress = InProgress(start: EpochMillis(start), end: EpochMillis(end), cursor: p["cursor"]?.stringValue,
                                     nextSeen: HashSetCoding.read(p["nextSeen"]), pagesDone: Int(p["pagesDone"]?.int64Value ?? 0))
         }
-        return AuditCheckpoint(watermark: EpochMillis(watermark), seen: HashSetCoding.read(json["seen"]), inProgress: inProgress)
+        var pending: [PendingAlertEntries] = []
+        for p in json["alertPending"]?.arrayValue ?? [] {
+            guard let rule = p["rule"]?.stringValue, let user = p["user"]?.stringValue, let list = p["entries"]?.arrayValue else {
+                throw AnypointError(.decode, "checkpoint has an unreadable alertPending item")
+            }
+            var entries: [AuditEntry] = []
+            for e in list {
+                do { entries.append(try AuditEntry(raw: e.jsonBytes)) } catch {
+                    throw AnypointError(.decode, "checkpoint has an unreadable alertPending entry")
+                }
+            }
+            pending.append(PendingAlertEntries(rule: rule, user: user, entries: entries))
+        }
+        return AuditCheckpoint(watermark: EpochMillis(watermark), seen: HashSetCoding.read(json["seen"]), inProgress: inProgress,
+                               alertPending: pending)
     }
 }

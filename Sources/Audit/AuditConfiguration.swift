@@ -167,7 +167,8 @@ public struct AuditConfiguration: Sendable {
     /// Requests per minute the pacer allows (the control plane's limit minus headroom, unless overridden).
     public var requestsPerMinute: Int
     public var sinks: [SinkTarget]
-    public var httpToken: String?
+    /// The collector's token (`AUDIT_HTTP_TOKEN`, or `AUDIT_HTTP_TOKEN_ARN` in Secrets Manager).
+    public var httpToken: Secret?
     public var otelAttributes: Bool
     public var alertRulesSource: String?
     public var stateURI: String?
@@ -193,6 +194,9 @@ public struct AuditConfiguration: Sendable {
         let lowerBase = base.lowercased()
         if !(lowerBase.hasPrefix("https://") || lowerBase.hasPrefix("http://")) || base.count < 10 || base.contains(" ") {
             p.problems.append("ANYPOINT_BASE_URL is not an http(s) URL (US \(usBaseURL), EU \(euBaseURL), Gov \(govBaseURL))")
+        } else if lowerBase.hasPrefix("http://") && !isLoopback(lowerBase) {
+            // The client secret and every audit entry would cross the network in the clear.
+            p.problems.append("ANYPOINT_BASE_URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
         }
         let clientID = p.string("ANYPOINT_CLIENT_ID")
         if clientID == nil { p.problems.append("ANYPOINT_CLIENT_ID is not set (the Connected App's client id)") }
@@ -225,7 +229,9 @@ public struct AuditConfiguration: Sendable {
             case .failure(let e): p.problems.append("AUDIT_SINKS: \(e.description)")
             }
         }
-        let httpToken = p.string("AUDIT_HTTP_TOKEN")
+        var httpToken: Secret?
+        if let arn = p.string("AUDIT_HTTP_TOKEN_ARN") { httpToken = .secretsManager(arn) }
+        else if let value = p.string("AUDIT_HTTP_TOKEN") { httpToken = .value(value) }
         if sinks.contains(where: { if case .http(let u) = $0 { return u.lowercased().hasPrefix("http://") && !Self.isLoopback(u) }; return false }) {
             p.problems.append("AUDIT_SINKS: a collector URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
         }

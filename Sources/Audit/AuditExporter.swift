@@ -1,5 +1,6 @@
 // One export run: for each organization, page through [watermark − overlap, now − lag], deliver each page to every
 // sink, and commit the checkpoint only once all of them acknowledged it.
+import HTTP
 import Pipeline
 
 public struct AuditExportSettings: Sendable {
@@ -80,6 +81,7 @@ public struct SinkStats: Sendable {
     public var failedPages = 0
     public var latenciesMs: [Int64] = []
     public var lastError: String?
+    public var warnings = 0
 }
 
 public struct AuditExportSummary: Sendable {
@@ -145,6 +147,7 @@ public struct AuditExportSummary: Sendable {
             w.beginObject()
             w.field("delivered", s.delivered)
             w.field("failedPages", s.failedPages)
+            if s.warnings > 0 { w.field("warnings", s.warnings) }
             w.field("latencyP50Ms", p50(s.latenciesMs))
             w.field("latencyMaxMs", s.latenciesMs.max() ?? 0)
             if let e = s.lastError { w.field("lastError", e) }
@@ -159,7 +162,7 @@ public struct AuditExportSummary: Sendable {
 
 public struct AuditExporter: Sendable {
     public let client: AnypointClient
-    public let tokens: AnypointTokenProvider
+    public let tokens: ClientCredentialsTokenProvider
     public let store: any CheckpointStore
     public let sinks: [any AuditSink]
     public let rules: [AlertRule]
@@ -168,7 +171,7 @@ public struct AuditExporter: Sendable {
     public let organizations: [String]
     public let logger: Logger
 
-    public init(client: AnypointClient, tokens: AnypointTokenProvider, store: any CheckpointStore, sinks: [any AuditSink],
+    public init(client: AnypointClient, tokens: ClientCredentialsTokenProvider, store: any CheckpointStore, sinks: [any AuditSink],
                 rules: [AlertRule], settings: AuditExportSettings, organizations: [String], logger: Logger) {
         self.client = client
         self.tokens = tokens
@@ -250,6 +253,7 @@ public struct AuditExporter: Sendable {
         }
         outcome.windowStart = start
         outcome.windowEnd = end
+        if commits { evaluator.restore(checkpoint?.alertPending ?? [], organizationID: org) }
         guard end > start, outcome.resumed || settings.since != nil || checkpoint == nil || end > watermark else { return outcome }
 
         // 2. Page after page with the same window, until the data comes back empty.
@@ -315,6 +319,10 @@ public struct AuditExporter: Sendable {
                     stats[i].delivered += r.delivered
                     stats[i].latenciesMs.append(r.latencyMs)
                     if let e = r.error { stats[i].failedPages += 1; stats[i].lastError = e; failures.append(e) }
+                    for warning in r.warnings {
+                        stats[i].warnings += 1
+                        log.warn("sink warning", [("sink", .string(stats[i].name)), ("warning", .string(warning))])
+                    }
                 }
                 if !failures.isEmpty {
                     outcome.result = .deliveryFailed
@@ -328,12 +336,14 @@ public struct AuditExporter: Sendable {
             // 4. Commit: the finished window moves the watermark; otherwise the cursor of the next page is kept.
             if commits {
                 let next: AuditCheckpoint
+                let pending = evaluator.pending(organizationID: org, horizon: end.adding(milliseconds: -settings.overlapMs))
                 if complete {
-                    next = AuditCheckpoint(watermark: end, seen: nextSeen)
+                    next = AuditCheckpoint(watermark: end, seen: nextSeen, alertPending: pending)
                 } else {
                     next = AuditCheckpoint(watermark: watermark, seen: seen,
                                            inProgress: .init(start: start, end: end, cursor: page.cursor, nextSeen: nextSeen,
-                                                             pagesDone: pagesDone))
+                                                             pagesDone: pagesDone),
+                                           alertPending: pending)
                 }
                 do {
                     version = try await store.commit(key: storeKey, bytes: next.encoded(organizationID: org), expected: version)

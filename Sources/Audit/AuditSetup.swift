@@ -23,6 +23,9 @@ public enum AuditSetup {
         }
         var needsAWS = config.sinks.contains { if case .s3 = $0 { return true }; return false }
         if case .secretsManager = config.secret { needsAWS = true }
+        if case .secretsManager? = config.httpToken, config.sinks.contains(where: { if case .http = $0 { return true }; return false }) {
+            needsAWS = true
+        }
         if case .s3? = state { needsAWS = true }
         var aws: AWSClient?
         if needsAWS {
@@ -52,7 +55,16 @@ public enum AuditSetup {
             case .s3(let bucket, let prefix):
                 if let aws { sinks.append(S3Sink(s3: S3Client(aws), bucket: bucket, prefix: prefix)) }
             case .http(let url):
-                sinks.append(HTTPCollectorSink(url: url, token: config.httpToken, client: http, maxBatchBytes: config.maxHTTPBatchBytes))
+                let token: CachedSecret?
+                switch config.httpToken {
+                case nil: token = nil
+                case .value(let v)?: token = CachedSecret { v }
+                case .secretsManager(let arn)?:
+                    guard let aws else { token = nil; break }
+                    let secrets = SecretsManagerClient(aws)
+                    token = CachedSecret { try await secrets.getSecretValue(secretId: arn).value }
+                }
+                sinks.append(HTTPCollectorSink(url: url, tokenSource: token, client: http, maxBatchBytes: config.maxHTTPBatchBytes))
             case .file(let path):
                 sinks.append(FileSink(path: path))
             }
@@ -64,14 +76,14 @@ public enum AuditSetup {
         }
         guard problems.isEmpty, let store else { throw AuditSetupError(problems) }
 
-        let secretSource: AnypointTokenProvider.SecretSource
+        let secretSource: CachedSecret.Source
         switch config.secret {
         case .value(let v): secretSource = { v }
         case .secretsManager(let arn):
             let secrets = SecretsManagerClient(aws!)
             secretSource = { try await secrets.getSecretValue(secretId: arn).value }
         }
-        let tokens = AnypointTokenProvider(client: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
+        let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
         let client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
                                     rateWindow: rateWindow)
         return AuditExporter(client: client, tokens: tokens, store: store, sinks: sinks, rules: rules,

@@ -9,6 +9,8 @@ public struct SinkDelivery: Sendable {
     public var delivered = 0
     public var error: String?
     public var latencyMs: Int64 = 0
+    /// Things the operator should know that did not stop the delivery (logged and counted in the summary).
+    public var warnings: [String] = []
     public var ok: Bool { error == nil }
     public init() {}
 }
@@ -53,6 +55,13 @@ public actor SyslogSink: AuditSink {
         guard !records.isEmpty else { return result }
         let started = EpochMillis.now()
         let messages = records.map { formatter.format($0, exportedAt: exportedAt) }
+        if transport == .udp {
+            let long = messages.reduce(0) { $0 + ($1.count > UDPConnection.maxDatagram ? 1 : 0) }
+            if long > 0 {
+                result.warnings.append("\(name): \(long) record(s) longer than \(UDPConnection.maxDatagram) bytes were cut to fit one UDP "
+                                       + "datagram; use syslog+tcp:// or syslog+tls:// to receive them whole")
+            }
+        }
         // A kept connection may have been closed by the receiver since the last page: one fresh attempt.
         for attempt in 0..<2 {
             do {
@@ -95,12 +104,21 @@ public actor FileSink: AuditSink {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(records.reduce(0) { $0 + $1.json.count + 1 })
         for r in records { bytes += r.json; bytes.append(0x0A) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             result.error = "\(name): cannot open: \(String(cString: strerror(errno)))"
             return result
         }
         defer { close(fd) }
+        switch Self.dropTornTail(fd) {
+        case .success(let dropped) where dropped > 0:
+            result.warnings.append("\(name): removed a partial last line of \(dropped) byte(s) left by an interrupted run "
+                                   + "(its page was not acknowledged and is delivered again)")
+        case .success: break
+        case .failure(let message):
+            result.error = "\(name): \(message)"
+            return result
+        }
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
@@ -118,6 +136,33 @@ public actor FileSink: AuditSink {
         result.delivered = records.count
         result.latencyMs = EpochMillis.now().value - started.value
         return result
+    }
+
+    enum Repair: Equatable { case success(Int), failure(String) }
+
+    /// A process killed in the middle of a write can leave the file ending in part of a record. That page was
+    /// never acknowledged (the checkpoint did not move), so it will be written again whole: cut the fragment off
+    /// instead of gluing the next record onto it. Returns how many bytes were removed.
+    static func dropTornTail(_ fd: Int32) -> Repair {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .failure("fstat failed: \(String(cString: strerror(errno)))") }
+        let size = Int(st.st_size)
+        guard size > 0 else { return .success(0) }
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        var end = size
+        while end > 0 {
+            let start = max(0, end - chunk.count)
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, end - start, off_t(start)) }
+            guard n == end - start else { return .failure("reading the file's tail failed: \(String(cString: strerror(errno)))") }
+            if end == size && chunk[n - 1] == 0x0A { return .success(0) }
+            if let nl = chunk[0..<n].lastIndex(of: 0x0A) {
+                end = start + nl + 1
+                break
+            }
+            end = start
+        }
+        guard ftruncate(fd, off_t(end)) == 0 else { return .failure("truncating a partial last line failed: \(String(cString: strerror(errno)))") }
+        return .success(size - end)
     }
 }
 
@@ -201,7 +246,7 @@ public struct S3Sink: AuditSink {
 public struct HTTPCollectorSink: AuditSink {
     public let name: String
     private let url: String
-    private let token: String?
+    private let token: CachedSecret?
     private let client: HTTPClient
     private let isHEC: Bool
     private let maxBatchBytes: Int
@@ -209,8 +254,14 @@ public struct HTTPCollectorSink: AuditSink {
 
     public init(url: String, token: String?, client: HTTPClient, maxBatchBytes: Int = 1_000_000,
                 retry: RetryPolicy = RetryPolicy(maxAttempts: 5, base: .milliseconds(250), cap: .seconds(10))) {
+        self.init(url: url, tokenSource: token.map { t in CachedSecret { t } }, client: client, maxBatchBytes: maxBatchBytes, retry: retry)
+    }
+
+    /// `tokenSource` is read on the first delivery (a Secrets Manager secret, say) and kept.
+    public init(url: String, tokenSource: CachedSecret?, client: HTTPClient, maxBatchBytes: Int = 1_000_000,
+                retry: RetryPolicy = RetryPolicy(maxAttempts: 5, base: .milliseconds(250), cap: .seconds(10))) {
         self.url = url
-        self.token = token
+        self.token = tokenSource
         self.client = client
         self.maxBatchBytes = maxBatchBytes
         self.retry = retry
@@ -251,6 +302,13 @@ public struct HTTPCollectorSink: AuditSink {
         var result = SinkDelivery()
         guard !records.isEmpty else { return result }
         let started = EpochMillis.now()
+        var token: String?
+        if let source = self.token {
+            do { token = try await source.get() } catch {
+                result.error = "\(name): reading the collector token failed: \(error)"
+                return result
+            }
+        }
         for (body, count) in bodies(records, exportedAt: exportedAt) {
             var headers = [HTTPHeader("Content-Type", "application/json")]
             if let token { headers.append(HTTPHeader("Authorization", (isHEC ? "Splunk " : "Bearer ") + token)) }

@@ -103,7 +103,6 @@ final class UDPConnection: SyslogConnection {
     private var fd: Int32
     /// RFC 5426: one message per datagram; the largest an IPv4 UDP datagram carries.
     static let maxDatagram = 65_507
-    private(set) var truncated = 0
 
     init(host: String, port: UInt16) throws(SyslogTransportError) {
         fd = try connectSocket(host: host, port: port, datagram: true, timeoutMs: 5_000)
@@ -115,7 +114,6 @@ final class UDPConnection: SyslogConnection {
         var sent = 0
         for m in messages {
             let n = m.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, min($0.count, Self.maxDatagram), 0) }
-            if m.count > Self.maxDatagram { truncated += 1 }
             guard n >= 0 else {
                 // A previous datagram's ICMP "port unreachable" surfaces here as ECONNREFUSED.
                 throw SyslogTransportError("UDP send failed after \(sent) message(s): \(String(cString: strerror(errno)))")

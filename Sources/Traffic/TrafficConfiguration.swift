@@ -1,5 +1,6 @@
 // The tick's and awslogs' settings, parsed once from the environment into typed values, every problem reported at once.
 import AWS
+import HTTP
 import Pipeline
 
 public struct TrafficConfiguration: Sendable {

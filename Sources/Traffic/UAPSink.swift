@@ -6,12 +6,12 @@ import Pipeline
 public struct UAPSinkSettings: Sendable {
     public var transactionsURL: String
     /// nil when `UAP_AUTH_ENABLED=false`: no Authorization header is sent.
-    public var tokens: UAPTokenProvider?
+    public var tokens: ClientCredentialsTokenProvider?
     public var maxInFlight: Int
     public var retry: RetryPolicy
     public var requestTimeout: Duration
 
-    public init(transactionsURL: String, tokens: UAPTokenProvider?, maxInFlight: Int = 4,
+    public init(transactionsURL: String, tokens: ClientCredentialsTokenProvider?, maxInFlight: Int = 4,
                 retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30)) {
         self.transactionsURL = transactionsURL
         self.tokens = tokens
@@ -122,10 +122,12 @@ public final class NDJSONSink: BatchSink {
     private let fd: Int32
 
     /// `path` nil writes to stdout; a file is appended to.
-    public init(path: String?) throws(TokenError) {
+    public struct OpenError: Error, CustomStringConvertible, Sendable { public let description: String }
+
+    public init(path: String?) throws(OpenError) {
         if let path {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw TokenError(message: "cannot open OUTPUT_FILE \(path)") }
+            guard fd >= 0 else { throw OpenError(description: "cannot open OUTPUT_FILE \(path): \(String(cString: strerror(errno)))") }
             self.fd = fd
         } else {
             fd = 1

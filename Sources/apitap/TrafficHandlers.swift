@@ -21,10 +21,10 @@ enum TrafficSetup {
         case .uap(let uap):
             let client: HTTPClient
             do { client = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
-            var tokens: UAPTokenProvider?
+            var tokens: ClientCredentialsTokenProvider?
             if uap.authEnabled, let tokenURL = uap.tokenURL, let clientID = uap.clientID, let secret = uap.secret {
-                tokens = UAPTokenProvider(client: client, tokenURL: tokenURL, clientID: clientID, method: uap.tokenAuthMethod,
-                                          secret: try secretSource(secret, aws: aws))
+                tokens = ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: tokenURL, clientID: clientID,
+                                                        method: uap.tokenAuthMethod, secret: try secretSource(secret, aws: aws))
             }
             return UAPSink(client: client, settings: UAPSinkSettings(transactionsURL: uap.transactionsURL, tokens: tokens,
                                                                      maxInFlight: uap.maxInFlight), logger: logger)
@@ -32,7 +32,7 @@ enum TrafficSetup {
     }
 
     /// Where the UAP client secret comes from; a Secrets Manager secret is read on first use, then kept in memory.
-    static func secretSource(_ reference: TrafficConfiguration.SecretReference, aws: AWSClient?) throws -> UAPTokenProvider.SecretSource {
+    static func secretSource(_ reference: TrafficConfiguration.SecretReference, aws: AWSClient?) throws -> CachedSecret.Source {
         switch reference {
         case .value(let value): return { value }
         case .secretsManager(let arn):
@@ -40,7 +40,7 @@ enum TrafficSetup {
             let secrets = SecretsManagerClient(aws)
             return {
                 do { return try await secrets.getSecretValue(secretId: arn).value } catch {
-                    throw TokenError(message: "reading UAP_CLIENT_SECRET_ARN failed: \(error)")
+                    throw TokenError(service: "UAP", message: "reading UAP_CLIENT_SECRET_ARN failed: \(error)")
                 }
             }
         }

@@ -1,4 +1,5 @@
 // Alert rules on fixture entries, and the small parts: keys, windows, configuration, page decoding, collectors.
+import AuditDoubles
 import Foundation
 import HTTP
 import Pipeline
@@ -62,6 +63,32 @@ func entry(_ text: String) throws -> AuditEntry { try AuditEntry(raw: Array(text
         let entries = try AlertFixtures.failedLogins.map(entry)
         #expect(evaluator.evaluate(Array(entries.prefix(3)), organizationID: "o", exportedAt: .now()).isEmpty)
         #expect(evaluator.evaluate(Array(entries.dropFirst(3)), organizationID: "o", exportedAt: .now()).count == 1)
+    }
+
+    @Test func thresholdStateCarriesAcrossRunsInTheCheckpoint() throws {
+        let rules = try AlertRuleSet.defaults()
+        let entries = try AlertFixtures.failedLogins.map(entry)
+        var first = AlertEvaluator(rules: rules)
+        #expect(first.evaluate(Array(entries.prefix(3)), organizationID: "o", exportedAt: .now()).isEmpty)
+        let horizon = EpochMillis(1_795_000_000_000 + 60_000)
+        let pending = first.pending(organizationID: "o", horizon: horizon)
+        #expect(pending.map(\.user) == ["mallory"] && pending.first?.entries.count == 3)
+        #expect(first.pending(organizationID: "other", horizon: horizon).isEmpty)
+        // Through the checkpoint's JSON, into the next run's evaluator.
+        let bytes = AuditCheckpoint(watermark: horizon, alertPending: pending).encoded(organizationID: "o")
+        let decoded = try AuditCheckpoint.decode(bytes)
+        #expect(decoded.alertPending == pending)
+        var second = AlertEvaluator(rules: rules)
+        second.restore(decoded.alertPending, organizationID: "o")
+        let fired = second.evaluate(Array(entries.dropFirst(3)), organizationID: "o", exportedAt: .now())
+        #expect(fired.count == 1)
+        #expect(second.pending(organizationID: "o", horizon: horizon).flatMap(\.entries).count == 1, "the sixth waits for more")
+        // Entries older than the window before the horizon are not carried: they can no longer add up.
+        #expect(first.pending(organizationID: "o", horizon: EpochMillis(1_795_000_000_000 + 700_000)).isEmpty)
+        // A rule that is gone drops what it held.
+        var third = AlertEvaluator(rules: rules.filter { $0.name != "repeated-failed-logins" })
+        third.restore(pending, organizationID: "o")
+        #expect(third.pending(organizationID: "o", horizon: horizon).isEmpty)
     }
 
     @Test func rulesFileAddsDisablesAndOverrides() throws {
@@ -153,6 +180,60 @@ func entry(_ text: String) throws -> AuditEntry { try AuditEntry(raw: Array(text
         var gov = env; gov["ANYPOINT_BASE_URL"] = "https://gov.anypoint.mulesoft.com"; gov["AUDIT_RATE_LIMIT_PER_MINUTE"] = "20"
         #expect(AuditConfiguration.parse(gov).0?.requestsPerMinute == 20)
         #expect(!c.redactedSummary.contains { $0.1.contains("\"s\"") || $0.1 == "s" })
+    }
+
+    @Test func secretsAndPlainHTTPAreHandledSafely() throws {
+        let env = ["ANYPOINT_CLIENT_ID": "id", "ANYPOINT_CLIENT_SECRET": "s", "AUDIT_SINKS": "https://collector.example.com/services/collector"]
+        var arn = env; arn["AUDIT_HTTP_TOKEN_ARN"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hec"; arn["AUDIT_HTTP_TOKEN"] = "plain"
+        let c = try #require(AuditConfiguration.parse(arn).0)
+        guard case .secretsManager(let id)? = c.httpToken else { Issue.record("AUDIT_HTTP_TOKEN_ARN did not win over AUDIT_HTTP_TOKEN"); return }
+        #expect(id.hasSuffix(":secret:hec"))
+        var plain = env; plain["ANYPOINT_BASE_URL"] = "http://anypoint.example.com"
+        #expect(AuditConfiguration.parse(plain).1.contains { $0.contains("ANYPOINT_BASE_URL must be https://") })
+        var local = env; local["ANYPOINT_BASE_URL"] = "http://127.0.0.1:8080"
+        #expect(AuditConfiguration.parse(local).1.isEmpty)
+    }
+
+    @Test func aFileSinkCutsOffAPartialLineLeftByAKilledRun() async throws {
+        let dir = try tempDirectory("torn")
+        let path = dir + "/out.ndjson"
+        let records = try [AlertFixtures.productionPolicyRemoved, AlertFixtures.harmless].map {
+            ExportRecord.entry(try entry($0), organizationID: "o", exportedAt: EpochMillis(0), otelAttributes: false)
+        }
+        let sink = FileSink(path: path)
+        #expect(await sink.deliver([records[0]], exportedAt: .now(), deadline: .after(milliseconds: 5_000)).warnings.isEmpty)
+        // A killed run wrote part of its next record.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(records[1].json.prefix(25)))
+        handle.closeFile()
+        let r = await sink.deliver([records[1]], exportedAt: .now(), deadline: .after(milliseconds: 5_000))
+        #expect(r.ok && r.delivered == 1)
+        #expect(r.warnings.count == 1 && r.warnings[0].contains("25 byte"), "\(r.warnings)")
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines { #expect((try? JSONReader.parse(Array(line.utf8))) != nil, "not JSON: \(line.prefix(80))") }
+        // A file that is nothing but a fragment is emptied first.
+        try Data(records[0].json.prefix(10)).write(to: URL(fileURLWithPath: dir + "/fragment.ndjson"))
+        let f = await FileSink(path: dir + "/fragment.ndjson").deliver([records[0]], exportedAt: .now(), deadline: .after(milliseconds: 5_000))
+        #expect(f.ok && f.warnings.count == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/fragment.ndjson")) == Data(records[0].json + [0x0A]))
+    }
+
+    @Test func aRecordTooLongForOneUDPDatagramIsReported() async throws {
+        let big = "{\"id\":\"big\",\"action\":\"Update\",\"payload\":\"" + String(repeating: "x", count: 70_000) + "\"}"
+        let record = ExportRecord.entry(try entry(big), organizationID: "o", exportedAt: EpochMillis(0), otelAttributes: false)
+        let sink = SyslogSink(transport: .udp, host: "127.0.0.1", port: freeLoopbackPort(datagram: true), formatter: SyslogFormatter(hostname: "h"))
+        let r = await sink.deliver([record], exportedAt: .now(), deadline: .after(milliseconds: 5_000))
+        #expect(r.warnings.count == 1 && r.warnings[0].contains("cut to fit one UDP datagram"), "\(r.warnings)")
+    }
+
+    @Test func tokensAreRenewedAheadOfTheirExpiry() {
+        #expect(ClientCredentialsTokenProvider.renewAfterMs(lifetimeSeconds: 3_600) == 3_540_000)   // a minute early
+        #expect(ClientCredentialsTokenProvider.renewAfterMs(lifetimeSeconds: 300) == 270_000)       // a tenth early
+        #expect(ClientCredentialsTokenProvider.renewAfterMs(lifetimeSeconds: 20) == 15_000)         // at least 5 s early
+        #expect(ClientCredentialsTokenProvider.renewAfterMs(lifetimeSeconds: 4) == 2_000)           // at most half
+        #expect(ClientCredentialsTokenProvider.renewAfterMs(lifetimeSeconds: -1) == 0)
     }
 
     @Test func syslogMessagesFollowRFC5424() throws {

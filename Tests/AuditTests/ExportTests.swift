@@ -1,5 +1,6 @@
 // The export loop against the strict double: exactly once in a clean run, nothing lost across crashes, deadlines,
 // expiring tokens and 503s, and the overlap re-read without duplicates.
+import AuditDoubles
 import Foundation
 import HTTP
 import Pipeline

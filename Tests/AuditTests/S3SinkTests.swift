@@ -1,5 +1,6 @@
 // The S3 archive sink against moto_server: object names by organization/date/hour, gzip NDJSON content, and a
 // replay that overwrites instead of adding objects.
+import AuditDoubles
 import Foundation
 import Glibc
 import HTTP

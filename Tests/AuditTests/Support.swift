@@ -1,4 +1,5 @@
 // Shared test helpers: an HTTP client per process, temp directories, recording and failing sinks and stores.
+import AuditDoubles
 import Foundation
 import HTTP
 import Pipeline
@@ -91,7 +92,7 @@ func makeExporter(_ double: AnypointDouble, store: any CheckpointStore, sinks: [
                   requestsPerMinute: Int = 1_000_000, rateWindow: Duration = .seconds(60),
                   rules: [AlertRule] = []) -> AuditExporter {
     let s = double.settings
-    let tokens = AnypointTokenProvider(client: sharedHTTP, baseURL: double.baseURL, clientID: s.clientID, secret: { s.clientSecret })
+    let tokens = AnypointClient.tokenProvider(http: sharedHTTP, baseURL: double.baseURL, clientID: s.clientID, secret: { s.clientSecret })
     let client = AnypointClient(baseURL: double.baseURL, http: sharedHTTP, tokens: tokens, requestsPerMinute: requestsPerMinute,
                                 rateWindow: rateWindow, retry: RetryPolicy(maxAttempts: 4, base: .milliseconds(5), cap: .milliseconds(50)))
     return AuditExporter(client: client, tokens: tokens, store: store, sinks: sinks, rules: rules, settings: settings,

@@ -42,10 +42,10 @@ import Testing
     }
 
     func sink(_ double: UAPDouble, auth: Bool = true, retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(20), cap: .milliseconds(200)),
-              timeout: Duration = .seconds(30)) throws -> (UAPSink, UAPTokenProvider?) {
+              timeout: Duration = .seconds(30)) throws -> (UAPSink, ClientCredentialsTokenProvider?) {
         let client = try HTTPClient(caBundle: CABundle.resolve(environment: ["SSL_CERT_FILE": double.caPath]))
         let secret = double.clientSecret
-        let tokens = auth ? UAPTokenProvider(client: client, tokenURL: double.tokenURL, clientID: double.clientID) { secret } : nil
+        let tokens = auth ? ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: double.tokenURL, clientID: double.clientID) { secret } : nil
         let settings = UAPSinkSettings(transactionsURL: double.transactionsURL, tokens: tokens, maxInFlight: 4, retry: retry,
                                        requestTimeout: timeout)
         return (UAPSink(client: client, settings: settings, logger: Self.quiet), tokens)
@@ -96,7 +96,7 @@ import Testing
     @Test func badClientSecretFailsWithoutLeakingIt() async throws {
         let double = try UAPDouble()
         let client = try HTTPClient(caBundle: double.caPath)
-        let tokens = UAPTokenProvider(client: client, tokenURL: double.tokenURL, clientID: double.clientID) { "wrong-secret-123" }
+        let tokens = ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: double.tokenURL, clientID: double.clientID) { "wrong-secret-123" }
         let sink = UAPSink(client: client, settings: UAPSinkSettings(transactionsURL: double.transactionsURL, tokens: tokens), logger: Self.quiet)
         let report = await sink.deliver(Self.batches(3, maxBytes: 1_048_576).batches, deadline: .after(milliseconds: 20_000))
         #expect(!report.allDelivered)
@@ -108,7 +108,7 @@ import Testing
         let double = try UAPDouble()
         let client = try HTTPClient(caBundle: double.caPath)
         let secret = double.clientSecret
-        let tokens = UAPTokenProvider(client: client, tokenURL: double.tokenURL, clientID: double.clientID, method: .basic) { secret }
+        let tokens = ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: double.tokenURL, clientID: double.clientID, method: .basic) { secret }
         let token = try await tokens.token(deadline: .after(milliseconds: 10_000))
         #expect(!token.isEmpty)
         #expect(try await tokens.token(deadline: .after(milliseconds: 10_000)) == token)

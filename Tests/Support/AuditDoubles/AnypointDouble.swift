@@ -1,38 +1,46 @@
 // A strict Anypoint control plane on loopback: client-credentials tokens that expire, the Audit Log Query API with
 // cursor pagination over a generated history, both entry shapes, and 503 once the rate window's budget is spent.
-import Foundation
 import HTTP
 import Pipeline
 
-final class AnypointDouble: Sendable {
-    struct Entry: Sendable {
-        let ts: Int64
-        let value: JSONValue
+public final class AnypointDouble: Sendable {
+    public struct Entry: Sendable {
+        public let ts: Int64
+        public let value: JSONValue
         /// Test-side identity, independent of the exporter's key logic: `id`, or the nested object's id.
-        let identity: String
-        let hasID: Bool
+        public let identity: String
+        public let hasID: Bool
+        public init(ts: Int64, value: JSONValue, identity: String, hasID: Bool) {
+            self.ts = ts
+            self.value = value
+            self.identity = identity
+            self.hasID = hasID
+        }
     }
 
-    struct Settings: Sendable {
-        var clientID = "audit-client"
-        var clientSecret = "audit-secret-value"
-        var organizations = ["org-1"]
+    public struct Settings: Sendable {
+        public var clientID = "audit-client"
+        public var clientSecret = "audit-secret-value"
+        public var organizations = ["org-1"]
         /// How long a token really lives, and what `expires_in` says (they differ to model early revocation).
-        var tokenLifetimeMs: Int64 = 3_600_000
-        var reportedExpiresIn: Int64 = 3_600
-        var rateWindowMs: Int64 = 60_000
-        var budgetPerWindow = 1_000_000
+        public var tokenLifetimeMs: Int64 = 3_600_000
+        public var reportedExpiresIn: Int64 = 3_600
+        public var rateWindowMs: Int64 = 60_000
+        public var budgetPerWindow = 1_000_000
+        public init() {}
     }
 
-    struct Stats: Sendable {
-        var tokensIssued = 0
-        var queries = 0
-        var unauthorized = 0
-        var throttled = 0
+    public struct Stats: Sendable {
+        public var tokensIssued = 0
+        public var queries = 0
+        public var unauthorized = 0
+        public var throttled = 0
         /// Requests that came in a rate window after that window had answered 503 (a client that does not wait).
-        var requestsAfter503InSameWindow = 0
-        var badRequests: [String] = []
-        var meCalls = 0
+        public var requestsAfter503InSameWindow = 0
+        public var badRequests: [String] = []
+        public var meCalls = 0
+        /// Rate-limited requests per rate window (window start in epoch ms → requests, 503s included).
+        public var requestsPerWindow: [Int64: Int] = [:]
     }
 
     private struct State {
@@ -46,33 +54,33 @@ final class AnypointDouble: Sendable {
         var responses = 0
     }
 
-    let server: LoopbackServer
+    public let server: LoopbackServer
     private let state: Locked<State>
-    var baseURL: String { server.baseURL }
-    var settings: Settings { state.value.settings }
-    var stats: Stats { state.value.stats }
+    public var baseURL: String { server.baseURL }
+    public var settings: Settings { state.value.settings }
+    public var stats: Stats { state.value.stats }
 
-    init(_ settings: Settings = Settings()) throws {
+    public init(_ settings: Settings = Settings(), port: UInt16 = 0) throws {
         let state = Locked(State(settings: settings))
         self.state = state
-        server = try LoopbackServer { request in AnypointDouble.handle(request, state) }
+        server = try LoopbackServer(port: port) { request in AnypointDouble.handle(request, state) }
     }
 
     deinit { server.stop() }
 
-    func update(_ body: @Sendable (inout Settings) -> Void) { state.withLock { body(&$0.settings) } }
+    public func update(_ body: @Sendable (inout Settings) -> Void) { state.withLock { body(&$0.settings) } }
 
-    func add(_ org: String, _ new: [Entry]) {
+    public func add(_ org: String, _ new: [Entry]) {
         state.withLock { s in
             s.entries[org, default: []] += new
             s.entries[org]!.sort { ($0.ts, $0.identity) < ($1.ts, $1.identity) }
         }
     }
 
-    func entries(_ org: String) -> [Entry] { state.value.entries[org] ?? [] }
+    public func entries(_ org: String) -> [Entry] { state.value.entries[org] ?? [] }
 
     /// `count` entries spread over `[from, to]`, alternating the two known shapes.
-    static func history(count: Int, from: Int64, to: Int64, prefix: String = "e", seed: UInt64 = 1) -> [Entry] {
+    public static func history(count: Int, from: Int64, to: Int64, prefix: String = "e", seed: UInt64 = 1) -> [Entry] {
         var rng = SplitMix(seed: seed)
         let actions = ["Create", "Update", "Delete", "Login", "Deploy", "Stop", "Revoke", "Edit", "Grant"]
         let types = ["api", "policy", "application", "contract", "user", "role", "connectedApp", "environment"]
@@ -131,6 +139,7 @@ final class AnypointDouble: Sendable {
         // Everything else is rate limited and needs a live token.
         let limited: ServerResponse? = state.withLock { s in
             let window = now / s.settings.rateWindowMs
+            s.stats.requestsPerWindow[window * s.settings.rateWindowMs, default: 0] += 1
             if s.windows503.contains(window) { s.stats.requestsAfter503InSameWindow += 1 }
             let used = s.windowCounts[window, default: 0]
             if used >= s.settings.budgetPerWindow {
@@ -171,7 +180,7 @@ final class AnypointDouble: Sendable {
         }
         var form: [String: String] = [:]
         for pair in String(decoding: request.body, as: UTF8.self).split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+            let kv = pair.split(separator: "=", maxSplits: 1).map { percentDecode(String($0)) }
             if kv.count == 2 { form[kv[0]] = kv[1] }
         }
         return state.withLock { s in
@@ -219,7 +228,19 @@ final class AnypointDouble: Sendable {
             }
             s.stats.queries += 1
             s.responses += 1
-            let matching = (s.entries[org] ?? []).filter { e in
+            let all = s.entries[org] ?? []
+            // Entries are kept sorted by time: find the window by binary search, filter only inside it.
+            func firstIndex(_ ts: Int64, after: Bool) -> Int {
+                var lo = 0, hi = all.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if all[mid].ts < ts || (after && all[mid].ts == ts) { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
+            }
+            let inWindow = all[firstIndex(start, after: false)..<firstIndex(end, after: true)]
+            let unfiltered = actions == nil && platforms == nil && users == nil && types == nil
+            let matching = unfiltered ? inWindow.dropFirst(offset).prefix(limit) : inWindow.filter { e in
                 guard e.ts >= start && e.ts <= end else { return false }
                 if let actions, !actions.contains(e.value["action"]?.stringValue ?? "") { return false }
                 if let platforms, !platforms.contains(e.value["platform"]?.stringValue ?? "") { return false }
@@ -229,8 +250,8 @@ final class AnypointDouble: Sendable {
                     if !types.contains(t) { return false }
                 }
                 return true
-            }
-            let pageEntries = Array(matching.dropFirst(offset).prefix(limit))
+            }[...]
+            let pageEntries = unfiltered ? Array(matching) : Array(matching.dropFirst(offset).prefix(limit))
             var w = JSONWriter(capacity: pageEntries.count * 400 + 64)
             w.beginObject()
             w.key("data")
@@ -256,11 +277,36 @@ final class AnypointDouble: Sendable {
     }
 }
 
+/// `application/x-www-form-urlencoded` value decoding (`+` is a space).
+func percentDecode(_ text: String) -> String {
+    var out: [UInt8] = []
+    let bytes = Array(text.utf8)
+    var i = 0
+    func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+    while i < bytes.count {
+        if bytes[i] == UInt8(ascii: "%"), i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+            out.append(h << 4 | l)
+            i += 3
+        } else {
+            out.append(bytes[i] == UInt8(ascii: "+") ? UInt8(ascii: " ") : bytes[i])
+            i += 1
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
 /// A small deterministic generator (tests repeat their "random" choices).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+public struct SplitMix: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -1,0 +1,85 @@
+// The strict Anypoint double as a process, for shell tests that run `apitap audit-export` and kill it:
+//   anypoint-double [--port N] [--orgs a,b] [--entries N] [--days D] [--token-lifetime-ms MS] [--budget N]
+//                   [--expected FILE] [--stats FILE]
+// Prints "ready PORT" once it listens; on SIGTERM or SIGINT writes its counters to --stats and exits 0.
+// --expected gets one "organization<TAB>identity" line per generated entry (what a complete export must hold).
+import AuditDoubles
+import Glibc
+import Pipeline
+import Synchronization
+
+let stopRequested = Atomic<Bool>(false)
+
+func fail(_ message: String) -> Never {
+    Logger.stderr(Array("anypoint-double: \(message)\n".utf8))
+    exit(2)
+}
+
+func writeFile(_ path: String, _ text: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { fail("cannot write \(path)") }
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+        guard n > 0 else { fail("cannot write \(path)") }
+        done += n
+    }
+    close(fd)
+}
+
+func serve() {
+    var options: [String: String] = [:]
+    var args = CommandLine.arguments.dropFirst()
+    while let name = args.popFirst() {
+        guard name.hasPrefix("--"), let value = args.popFirst() else { fail("usage: see the header of Tests/Support/anypoint-double/main.swift") }
+        options[String(name.dropFirst(2))] = value
+    }
+    func int(_ name: String, _ fallback: Int) -> Int {
+        guard let text = options[name] else { return fallback }
+        guard let v = Int(text), v >= 0 else { fail("--\(name) wants a non-negative integer, not \(text)") }
+        return v
+    }
+
+    var settings = AnypointDouble.Settings()
+    settings.organizations = (options["orgs"] ?? "org-1").split(separator: ",").map(String.init)
+    settings.tokenLifetimeMs = Int64(int("token-lifetime-ms", 3_600_000))
+    settings.budgetPerWindow = int("budget", 1_000_000)
+    let double: AnypointDouble
+    do { double = try AnypointDouble(settings, port: UInt16(int("port", 0))) } catch { fail("cannot listen: \(error)") }
+
+    let now = EpochMillis.now().value
+    let days = Int64(int("days", 3))
+    var expected = ""
+    for (n, org) in settings.organizations.enumerated() {
+        let history = AnypointDouble.history(count: int("entries", 20_000), from: now - days * 86_400_000, to: now - 120_000,
+                                             prefix: org, seed: UInt64(n + 1))
+        double.add(org, history)
+        for e in history { expected += "\(org)\t\(e.identity)\n" }
+    }
+    if let path = options["expected"] { writeFile(path, expected) }
+
+    signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+    signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
+    let ready = Array("ready \(double.server.port)\n".utf8)
+    _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+    while !stopRequested.load(ordering: .relaxed) { usleep(50_000) }
+
+    let s = double.stats
+    var w = JSONWriter()
+    w.beginObject()
+    w.field("tokensIssued", s.tokensIssued)
+    w.field("queries", s.queries)
+    w.field("unauthorized", s.unauthorized)
+    w.field("throttled", s.throttled)
+    w.field("requestsAfter503InSameWindow", s.requestsAfter503InSameWindow)
+    w.key("badRequests")
+    w.beginArray()
+    for b in s.badRequests { w.string(b) }
+    w.endArray()
+    w.endObject()
+    if let path = options["stats"] { writeFile(path, String(decoding: w.bytes, as: UTF8.self) + "\n") }
+    double.server.stop()
+}
+
+serve()
