@@ -1,4 +1,5 @@
-// `make bench`: throughput of the hot path, and the runtime's cold start, idle memory and package size.
+// `make bench`: throughput of the hot paths (stitching, audit export), the audit pacer's accuracy, and the runtime's
+// cold start, idle memory and package size.
 import Glibc
 import HTTP
 import Pipeline
@@ -24,6 +25,13 @@ if only.contains("tick") {
 if wanted("stitch") {
     report(stitchBenchmarks())
     report(stitchBenchmarks(gzip: true))
+}
+if wanted("audit") {
+    report(await auditThroughputBenchmarks())
+}
+// Whole minutes of wall time: only when asked for (`apitap-bench audit-pacer`).
+if only.contains("audit-pacer") {
+    report(await auditPacerBenchmark())
 }
 if wanted("runtime") {
     report(RuntimeBenchmarks(stage: stage).run())

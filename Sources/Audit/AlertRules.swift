@@ -8,16 +8,28 @@ public struct AlertRuleError: Error, Sendable, CustomStringConvertible {
 
 /// A pattern over one field of an entry (a regular expression, searched anywhere in the value).
 public struct FieldPattern: @unchecked Sendable {
-    // @unchecked: Regex is not Sendable, but a compiled pattern is never mutated.
+    // @unchecked: Regex is not Sendable, but a compiled pattern is never mutated (the cache has its own lock).
     public let source: String
     private let regex: Regex<AnyRegexOutput>
+    /// Field values come from small vocabularies (actions, object types, environment names), and a regex search
+    /// costs microseconds: remember the answers, up to `cacheLimit` distinct values.
+    private let cache = Locked<[String: Bool]>([:])
+    static let cacheLimit = 4_096
 
     public init(_ source: String) throws(AlertRuleError) {
         self.source = source
         do { regex = try Regex(source) } catch { throw AlertRuleError("'\(source)' is not a regular expression: \(error)") }
     }
 
-    public func matches(_ value: String) -> Bool { (try? regex.firstMatch(in: value)) != nil }
+    public func matches(_ value: String) -> Bool {
+        if let known = cache.withLock({ $0[value] }) { return known }
+        let result = (try? regex.firstMatch(in: value)) != nil
+        cache.withLock { c in
+            if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
+            c[value] = result
+        }
+        return result
+    }
     public func matchesAny(_ values: [String]) -> Bool { values.contains { matches($0) } }
 }
 
