@@ -3,7 +3,8 @@
 # process, 20,000 entries over three days in two organizations, tokens that really live 1 s although they say an
 # hour), writing to the file sink. A clean run delivers every entry once; runs killed with SIGKILL at random points
 # and then run to the end lose nothing, repeat at most the page in flight of each kill (with the same keys), and
-# raise the same alerts as the clean run; a finished export exports nothing more; dry runs and bad settings.
+# raise the same alerts as the clean run; a finished export exports nothing more; dry runs, replays, the handler
+# through the Runtime API loop (`apitap invoke`), and bad settings.
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -116,6 +117,20 @@ test_dry_run_and_replay() {
   fi
 }
 
+test_lambda_invoke() {
+  local status=0 check
+  local -a settings
+  mapfile -t settings < <(export_env "$work/invoke.ndjson" "$work/state-invoke")
+  env "${settings[@]}" "$bin" invoke --event "$root/events/audit-export.json" --handler audit-export \
+    >"$work/invoke.json" 2>"$work/invoke.log" || status=$?
+  if [ "$status" -eq 0 ] && check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$work/invoke.ndjson" 2>&1) &&
+    grep -q '"exported":20000' "$work/invoke.json"; then
+    pass "the audit-export handler through the Runtime API loop (apitap invoke with events/audit-export.json) exports everything ($check)"
+  else
+    fail "apitap invoke --handler audit-export" "exit $status: ${check:-}" "$(head -c 400 "$work/invoke.json")" "$(tail -5 "$work/invoke.log")"
+  fi
+}
+
 test_bad_settings() {
   local status=0
   env ANYPOINT_BASE_URL=http://anypoint.example.com ANYPOINT_CLIENT_SECRET=do-not-print-me AUDIT_SINKS='gopher://x' \
@@ -148,6 +163,7 @@ main() {
   test_kill_at_random_points
   test_finished_export_adds_nothing
   test_dry_run_and_replay
+  test_lambda_invoke
   test_bad_settings
   test_double_saw_only_valid_requests
   summary

@@ -4,7 +4,8 @@
 #             API Gateway and S3, answering a local stand-in for CloudFormation's pre-signed ResponseURL;
 #  ministack  template/apitap.json deployed as a plain stack in ministack (functions, roles, secret, schedule and the
 #             custom resource, which ministack invokes and waits for), then `aws lambda invoke` of the tick: the
-#             packaged bootstrap pulls logs seeded in moto and delivers them to the strict UAP double over HTTPS.
+#             packaged bootstrap pulls logs seeded in moto and delivers them to the strict UAP double over HTTPS;
+#             and template/audit-export.json, whose function exports the Anypoint double's entries to S3 (moto) and a file.
 # Usage: Tests/e2e/run.sh [moto|ministack]   (default: both). Needs the release binary and the zip (make package);
 # APITAP_BIN and APITAP_ZIP override their paths. Prints "N passed, N failed"; exits non-zero on any failure.
 # shellcheck disable=SC2016  # jq and JMESPath programs are single-quoted on purpose
@@ -335,6 +336,8 @@ test_ministack() {
   check "Delete restores that HTTP stage with DeleteAccessLogSettings and answers SUCCESS (stage not checked: ministack misroutes the call)" \
     jq -e '.Status == "SUCCESS" and .Data.StagesRestored == "1"' <<<"$answer"
 
+  test_ministack_audit "$ms" "$moto"
+
   # Deleting the stack runs the custom resource's Delete in ministack: it removes the record the Create wrote.
   local records
   records=$(AWS_ENDPOINT_URL=$moto aws s3 ls --recursive s3://apitap-e2e-us-east-1/state/ 2>&1 | grep -c "enable-logging/previous-stage-settings.json" || true)
@@ -350,6 +353,63 @@ test_ministack() {
     pass "the stack deletes cleanly in ministack: the custom resource's Delete ran, removed its record and answered SUCCESS"
   else fail "delete-stack" "status $status, records left: $records"; fi
   unset AWS_ENDPOINT_URL
+}
+
+# template/audit-export.json as a stack in ministack, its function invoked there against the Anypoint double (a
+# process on loopback): the secret from ministack's Secrets Manager, the S3 archive and the checkpoints in moto
+# (where ministack points the functions), a file sink as the extra sink. Args: ministack and moto endpoints.
+test_ministack_audit() {
+  local ms=$1 moto=$2 double_bin port status params bucket meta body check
+  local aws=(aws --endpoint-url "$ms" --region us-east-1)
+  (cd "$root" && swift build --product anypoint-double >"$work/double-build.log" 2>&1) || { fail "building anypoint-double" "$(tail -5 "$work/double-build.log")"; return; }
+  double_bin="$(cd "$root" && swift build --show-bin-path)/anypoint-double"
+  "$double_bin" --orgs org-a --entries 1000 --days 2 --expected "$work/audit-expected.txt" --stats "$work/audit-double.json" \
+    >"$work/audit-double.out" 2>&1 &
+  local double_pid=$!
+  pids+=("$double_pid")
+  for _ in $(seq 100); do grep -q '^ready ' "$work/audit-double.out" && break; sleep 0.1; done
+  port=$(awk '/^ready /{print $2}' "$work/audit-double.out")
+  [ -n "$port" ] || { fail "anypoint-double did not start" "$(cat "$work/audit-double.out")"; return; }
+
+  # The control plane parameter allows the three real hosts only: the test lets it name the double.
+  jq 'del(.Parameters.AnypointBaseUrl.AllowedValues)' "$root/template/audit-export.json" >"$work/audit-ministack.json"
+  params=$(jq -n --arg u "http://127.0.0.1:$port" --arg f "file://$work/ms-audit.ndjson" '[
+    {ParameterKey: "CodeBucket", ParameterValue: "apitap-e2e-us-east-1"}, {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"},
+    {ParameterKey: "AnypointBaseUrl", ParameterValue: $u}, {ParameterKey: "AnypointClientId", ParameterValue: "audit-client"},
+    {ParameterKey: "AnypointClientSecret", ParameterValue: "audit-secret-value"}, {ParameterKey: "AuditSinks", ParameterValue: $f},
+    {ParameterKey: "AuditStart", ParameterValue: "P3D"}, {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
+  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-audit --template-body "file://$work/audit-ministack.json" \
+       --parameters "$params" --capabilities CAPABILITY_IAM >/dev/null 2>"$work/audit-stack.err"; then
+    fail "create-stack of template/audit-export.json" "$(cat "$work/audit-stack.err")"; return
+  fi
+  for _ in $(seq 120); do
+    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-audit --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
+    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
+  done
+  if [ "$status" != CREATE_COMPLETE ]; then
+    fail "audit-export stack status $status" "$("${aws[@]}" cloudformation describe-stack-events --stack-name apitap-audit \
+      --query 'StackEvents[?contains(ResourceStatus, `FAILED`)].[LogicalResourceId,ResourceStatusReason]' --output text 2>&1 | head -5)"
+    return
+  fi
+  bucket=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-audit --query "Stacks[0].Outputs[?OutputKey=='AuditBucketName'].OutputValue" --output text)
+  # The function's S3 calls go to moto (ministack's AWS_ENDPOINT_URL): the stack's bucket must exist there too.
+  AWS_ENDPOINT_URL=$moto aws s3 mb "s3://$bucket" >/dev/null
+  meta=$("${aws[@]}" lambda invoke --function-name apitap-audit-audit-export --cli-read-timeout 120 --payload '{}' "$work/audit-invoke.json" 2>&1) || true
+  body=$(cat "$work/audit-invoke.json" 2>/dev/null || true)
+  if jq -e '.StatusCode == 200 and .FunctionError == null' >/dev/null 2>&1 <<<"$meta" && jq -e '.exported == 1000' >/dev/null 2>&1 <<<"$body" &&
+     check=$(python3 "$root/Tests/audit/check_export.py" "$work/audit-expected.txt" "$work/ms-audit.ndjson" 2>&1); then
+    pass "template/audit-export.json deploys in ministack and aws lambda invoke exports all 1,000 entries once ($check; secret from ministack)"
+  else fail "lambda invoke of audit-export" "$meta" "$(head -c 600 <<<"$body")" "${check:-}" "$(grep -i "error" "$log" | tail -3)"; fi
+  CHECK_DETAIL=$(AWS_ENDPOINT_URL=$moto aws s3 ls --recursive "s3://$bucket/" 2>&1)
+  check "the S3 archive (audit/org-a/YYYY/MM/DD/HH/...ndjson.gz) and the checkpoint (state/audit-org-a) are in the stack's bucket" \
+    bash -c 'grep -qE " audit/org-a/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}/entry-.*\.ndjson\.gz$" <<<"$1" && grep -q " state/audit-org-a" <<<"$1"' _ "$CHECK_DETAIL"
+  meta=$("${aws[@]}" lambda invoke --function-name apitap-audit-audit-export --cli-read-timeout 120 --payload '{}' "$work/audit-invoke2.json" 2>&1) || true
+  CHECK_DETAIL="$meta $(head -c 400 "$work/audit-invoke2.json" 2>/dev/null)"
+  check "a second invocation reads its checkpoint from S3 and exports nothing again" jq -e '.exported == 0' "$work/audit-invoke2.json"
+  kill -TERM "$double_pid" 2>/dev/null; wait "$double_pid" 2>/dev/null || true
+  CHECK_DETAIL=$(cat "$work/audit-double.json" 2>/dev/null)
+  check "the strict Anypoint double refused nothing" jq -e '.badRequests == [] and .tokensIssued >= 1' "$work/audit-double.json"
+  "${aws[@]}" cloudformation delete-stack --stack-name apitap-audit >/dev/null 2>&1 || true
 }
 
 main() {
