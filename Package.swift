@@ -40,14 +40,15 @@ let package = Package(
         ),
 
         // Test doubles shared by the Swift tests, the benchmarks and the shell suites (never shipped).
-        .target(name: "AuditDoubles", dependencies: ["HTTP", "Pipeline"], path: "Tests/Support/AuditDoubles"),
+        .target(name: "TestSupport", dependencies: ["HTTP", "Pipeline"], path: "Tests/Support/TestSupport"),
+        .target(name: "AuditDoubles", dependencies: ["HTTP", "Pipeline", "TestSupport"], path: "Tests/Support/AuditDoubles"),
         .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Pipeline"], path: "Tests/Support/anypoint-double"),
 
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline", "AWS"]),
-        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline"]),
-        .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Pipeline"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline", "TestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Pipeline", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
     ]
 )

@@ -143,21 +143,8 @@ public struct TickRunner: Sendable {
 
     public func run(targets: [LogGroupTarget], deadline: Deadline, now: EpochMillis = .now()) async -> TickSummary {
         var summary = TickSummary(startedAt: now)
-        var index = 0
-        await withTaskGroup(of: LogGroupOutcome.self) { group in
-            while index < targets.count && index < settings.logGroupConcurrency {
-                let t = targets[index]
-                group.addTask { await self.poll(t, deadline: deadline, now: now) }
-                index += 1
-            }
-            for await outcome in group {
-                summary.groups.append(outcome)
-                if index < targets.count {
-                    let t = targets[index]
-                    group.addTask { await self.poll(t, deadline: deadline, now: now) }
-                    index += 1
-                }
-            }
+        await forEachConcurrently(targets, limit: settings.logGroupConcurrency, { t in await self.poll(t, deadline: deadline, now: now) }) {
+            summary.groups.append($0)
         }
         summary.groups.sort { $0.logGroup.rawValue < $1.logGroup.rawValue }
         summary.durationMs = EpochMillis.now().value - now.value

@@ -34,22 +34,9 @@ public final class UAPSink: BatchSink {
 
     public func deliver(_ batches: [Batch], deadline: Deadline) async -> DeliveryReport {
         var report = DeliveryReport()
-        var index = 0
-        await withTaskGroup(of: DeliveryReport.self) { group in
-            // Keep at most maxInFlight posts running; start the next as each one ends.
-            while index < batches.count && index < settings.maxInFlight {
-                let batch = batches[index]
-                group.addTask { await self.post(batch, deadline: deadline) }
-                index += 1
-            }
-            for await one in group {
-                report += one
-                if index < batches.count {
-                    let batch = batches[index]
-                    group.addTask { await self.post(batch, deadline: deadline) }
-                    index += 1
-                }
-            }
+        // At most maxInFlight posts at once; the next starts as each one ends.
+        await forEachConcurrently(batches, limit: settings.maxInFlight, { batch in await self.post(batch, deadline: deadline) }) {
+            report += $0
         }
         return report
     }

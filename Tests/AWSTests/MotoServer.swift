@@ -1,134 +1,9 @@
-// Real moto_server processes for the integration tests: started once per test process on a free loopback port,
-// stopped by PID when the process exits (and by a watcher inside the server if this process dies first).
+// The AWS tests' moto_server instances (one per kind, shared by the tests) and their clients.
 import Foundation
-import Glibc
 import HTTP
 import Pipeline
+import TestSupport
 @testable import AWS
-
-struct MotoUnavailable: Error, CustomStringConvertible {
-    let description: String
-}
-
-final class MotoServer: Sendable {
-    let pid: Int32
-    let port: UInt16
-    let logPath: String
-    var endpoint: String { "http://127.0.0.1:\(port)" }
-
-    private init(pid: Int32, port: UInt16, logPath: String) {
-        self.pid = pid
-        self.port = port
-        self.logPath = logPath
-    }
-
-    /// Runs moto's own entry point (what the `moto_server` script runs) inside a small wrapper whose watcher thread
-    /// exits as soon as this test process is gone, so that an aborted run leaves no server behind.
-    private static let wrapper = """
-    import os, sys, threading, time
-    parent = os.getppid()
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-    threading.Thread(target=watch, daemon=True).start()
-    from moto.server import main
-    main(["-H", "127.0.0.1", "-p", sys.argv[1]])
-    """
-
-    static func start(environment extra: [String: String] = [:]) async throws -> MotoServer {
-        // The tests need the real peer: its absence is a failure with instructions, never a skip.
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/bin/sh")
-        probe.arguments = ["-c", "command -v moto_server >/dev/null && python3 -c 'import moto.server' 2>/dev/null"]
-        try probe.run()
-        probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else {
-            throw MotoUnavailable(description: "moto_server is not installed (or python3 cannot import moto.server): "
-                                  + "install it with `pip install 'moto[server]'` (scripts/dev/deps.sh); the AWS tests need a real peer")
-        }
-
-        for _ in 0..<5 {
-            let port = freePort()
-            let logPath = NSTemporaryDirectory() + "apitap-moto-\(port)-\(getpid()).log"
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", wrapper, String(port)]
-            var env = ProcessInfo.processInfo.environment
-            for (k, v) in extra { env[k] = v }
-            env["AWS_ACCESS_KEY_ID"] = env["AWS_ACCESS_KEY_ID"] ?? "testing"
-            env["AWS_SECRET_ACCESS_KEY"] = env["AWS_SECRET_ACCESS_KEY"] ?? "testing"
-            process.environment = env
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            let server = MotoServer(pid: process.processIdentifier, port: port, logPath: logPath)
-            MotoServer.register(server.pid, logPath)
-            if try await server.waitUntilReady(process) { return server }
-            server.stop()
-        }
-        throw MotoUnavailable(description: "moto_server did not start on a free port after 5 attempts")
-    }
-
-    /// Polls the management API (which moto does not count as an AWS action) until it answers.
-    private func waitUntilReady(_ process: Process) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if !process.isRunning {
-                let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-                if log.contains("Address already in use") { return false }
-                throw MotoUnavailable(description: "moto_server exited with status \(process.terminationStatus): \(log.suffix(2000))")
-            }
-            if let r = try? await sharedHTTP.send(HTTPRequest(method: .GET, url: endpoint + "/moto-api/data.json", timeout: .seconds(2))),
-               r.status == 200 {
-                return true
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw MotoUnavailable(description: "moto_server on port \(port) did not answer within 30 s; log: \(logPath)")
-    }
-
-    /// Wipes all state (POST /moto-api/reset).
-    func reset() async throws {
-        let r = try await sharedHTTP.send(HTTPRequest(method: .POST, url: endpoint + "/moto-api/reset"))
-        guard r.status == 200 else { throw MotoUnavailable(description: "moto reset answered \(r.status)") }
-    }
-
-    func stop() {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<50 {
-            if waitpid(pid, &status, WNOHANG) != 0 { break }
-            usleep(20_000)
-        }
-        if waitpid(pid, &status, WNOHANG) == 0 { kill(pid, SIGKILL); waitpid(pid, &status, 0) }
-        MotoServer.unregister(pid)
-        unlink(logPath)
-    }
-
-    // Servers still running when the test process exits are stopped then, by PID.
-    private static let running = Locked<[(pid: Int32, log: String)]>([])
-    private static let atExitInstalled: Bool = {
-        atexit {
-            for server in MotoServer.running.value {
-                kill(server.pid, SIGTERM)
-                unlink(server.log)
-            }
-        }
-        return true
-    }()
-
-    private static func register(_ pid: Int32, _ log: String) {
-        _ = atExitInstalled
-        running.withLock { $0.append((pid, log)) }
-    }
-
-    private static func unregister(_ pid: Int32) {
-        running.withLock { $0.removeAll { $0.pid == pid } }
-    }
-}
 
 /// One server per kind per test process; tests share it and keep apart by unique resource names.
 actor MotoServers {
@@ -146,19 +21,6 @@ actor MotoServers {
         }
         return try await plainTask!.value
     }
-}
-
-func freePort() -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    addr.sin_port = 0
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return UInt16(bigEndian: addr.sin_port)
 }
 
 /// A name no other test uses on the shared server.

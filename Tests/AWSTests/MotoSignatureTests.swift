@@ -3,6 +3,7 @@
 import Foundation
 import HTTP
 import Pipeline
+import TestSupport
 import Testing
 @testable import AWS
 

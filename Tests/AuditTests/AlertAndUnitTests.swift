@@ -3,6 +3,7 @@ import AuditDoubles
 import Foundation
 import HTTP
 import Pipeline
+import TestSupport
 import Testing
 @testable import Audit
 

@@ -5,60 +5,12 @@ import Foundation
 import Glibc
 import HTTP
 import Pipeline
+import TestSupport
 import Testing
 @testable import AWS
 @testable import Audit
 
-final class Moto {
-    let process: Process
-    let port: UInt16
-    var endpoint: String { "http://127.0.0.1:\(port)" }
-
-    init() async throws {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/bin/sh")
-        probe.arguments = ["-c", "command -v moto_server >/dev/null && python3 -c 'import moto.server' 2>/dev/null"]
-        try probe.run()
-        while probe.isRunning { usleep(20_000) }
-        guard probe.terminationStatus == 0 else {
-            throw TestFailure("moto_server is not installed: pip install 'moto[server]' (the S3 sink test needs the real peer)")
-        }
-        port = freeLoopbackPort(datagram: false)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", """
-            import os, sys, threading, time
-            parent = os.getppid()
-            def watch():
-                while os.getppid() == parent:
-                    time.sleep(0.5)
-                os._exit(0)
-            threading.Thread(target=watch, daemon=True).start()
-            from moto.server import main
-            main(["-H", "127.0.0.1", "-p", sys.argv[1]])
-            """, String(port)]
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let end = Date().addingTimeInterval(30)
-        while Date() < end {
-            if let r = try? await sharedHTTP.send(HTTPRequest(url: endpoint + "/moto-api/data.json", timeout: .seconds(2))), r.status == 200 { return }
-            guard process.isRunning else { throw TestFailure("moto_server exited with \(process.terminationStatus)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        stop()
-        throw TestFailure("moto_server did not answer within 30 s")
-    }
-
-    func stop() {
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
-        for _ in 0..<40 where process.isRunning { usleep(50_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
-    }
-
-    deinit { stop() }
-
+extension MotoServer {
     func client() throws -> AWSClient {
         try AWSClient(http: sharedHTTP, credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
                       region: AWSRegion("us-east-1"), environment: ["AWS_ENDPOINT_URL": endpoint])
@@ -67,7 +19,7 @@ final class Moto {
 
 @Suite struct S3SinkTests {
     @Test func objectsByOrganizationAndHourGzipNDJSONAndIdempotentReplay() async throws {
-        let moto = try await Moto()
+        let moto = try await MotoServer.start()
         defer { moto.stop() }
         let aws = try moto.client()
         _ = try await aws.send(AWSCall(service: .s3, operation: "CreateBucket", method: .PUT, path: "/audit-archive"))

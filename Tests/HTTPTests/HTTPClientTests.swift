@@ -1,6 +1,7 @@
 // The HTTP client against real servers on loopback: bodies, gzip both ways, headers, timeouts, retries, errors.
 import Foundation
 import HTTP
+import TestSupport
 import Pipeline
 import Testing
 
@@ -70,7 +71,7 @@ import Testing
     }
 
     @Test func refusedConnectionIsAConnectError() async throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         await #expect {
             try await client.send(HTTPRequest(url: "http://127.0.0.1:\(port)/"))
         } throws: { ($0 as? HTTPError)?.kind == .connect && ($0 as? HTTPError)?.isRetryable == true }

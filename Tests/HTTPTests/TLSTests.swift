@@ -1,6 +1,7 @@
 // TLS is verified against the CA bundle SSL_CERT_FILE names: a test CA's server is accepted with it, refused without.
 import Foundation
 import HTTP
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct TLSTests {
@@ -23,7 +24,7 @@ import Testing
             """
             let r = try sh(script)
             guard r.status == 0 else { throw NSError(domain: "openssl", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
-            port = freePort()
+            port = freeLoopbackPort()
             process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
             process.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", "\(d)/server.pem", "-key", "\(d)/server.key", "-www", "-quiet"]
