@@ -3,7 +3,7 @@
 # process, 20,000 entries over three days in two organizations, tokens that really live 1 s although they say an
 # hour), writing to the file sink. A clean run delivers every entry once; runs killed with SIGKILL at random points
 # and then run to the end lose nothing, repeat at most the page in flight of each kill (with the same keys), and
-# raise the same alerts as the clean run; a finished export exports nothing more; dry runs, replays, the handler
+# raise the same alerts as the clean run (again with checkpoints in S3 and the S3 archive sink, in moto); a finished export exports nothing more; dry runs, replays, the handler
 # through the Runtime API loop (`apitap invoke`), and bad settings.
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
@@ -90,6 +90,46 @@ test_kill_at_random_points() {
   fi
 }
 
+# The deployed configuration under the same kills: checkpoints in S3 (moto, conditional writes) and the S3 archive
+# sink beside the file sink. An S3 commit takes longer than a file's, so more kills land between a page's delivery
+# and its commit: the repeats this allows must keep their keys, and the archive must hold every entry.
+test_kill_with_s3_state_and_archive() {
+  local moto_port out="$work/s3killed.ndjson" i delay pid early=0 status=0 check s3check delays=()
+  moto_port=$(free_port)
+  moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+  pids+=("$!")
+  wait_for_port "$moto_port" || { fail "moto_server did not start" "$(tail -3 "$work/moto.log")"; return; }
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" \
+    aws --region us-east-1 s3 mb s3://apitap-audit-kill >/dev/null
+  local -a settings
+  mapfile -t settings < <(rate=600 export_env "$out" unused | grep -v '^STATE_URI=\|^AUDIT_SINKS=')
+  settings+=("STATE_URI=s3://apitap-audit-kill/state" "AUDIT_SINKS=file://$out,s3://apitap-audit-kill/audit"
+    "AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port" "AWS_ACCESS_KEY_ID=testing" "AWS_SECRET_ACCESS_KEY=testing" "AWS_REGION=us-east-1")
+  RANDOM=$((seed + 1))
+  for ((i = 1; i <= kills; i++)); do
+    delay=$(printf '0.%03d' $((20 + RANDOM % 780)))
+    delays+=("$delay")
+    env "${settings[@]}" "$bin" audit-export --timeout 120 >"$work/s3killed-$i.json" 2>"$work/s3killed-$i.log" &
+    pid=$!
+    sleep "$delay"
+    if kill -KILL "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; else early=$((early + 1)); wait "$pid" || true; fi
+  done
+  settings=("${settings[@]/#AUDIT_RATE_LIMIT_PER_MINUTE=600/AUDIT_RATE_LIMIT_PER_MINUTE=100000}")
+  env "${settings[@]}" "$bin" audit-export --timeout 120 >"$work/s3killed-final.json" 2>"$work/s3killed-final.log" || status=$?
+  check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$out" --max-duplicates $((kills * page)) \
+    --alerts-like "$work/clean.ndjson" 2>&1) || status=$((status + 100))
+  python3 "$root/Tests/audit/s3_records.py" "http://127.0.0.1:$moto_port" apitap-audit-kill audit >"$work/s3-archive.ndjson" \
+    2>"$work/s3-archive.err" || status=$((status + 1000))
+  s3check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$work/s3-archive.ndjson" --max-duplicates $((kills * page)) \
+    --alerts-like "$work/clean.ndjson" 2>&1) || status=$((status + 10000))
+  if [ "$status" -eq 0 ] && [ "$early" -eq 0 ]; then
+    pass "$kills kills with checkpoints in S3 (moto) and the S3 archive sink (seed $((seed + 1))): file $check; archive ($(cat "$work/s3-archive.err")) $s3check"
+  else
+    fail "kill -9 with S3 state and archive (seed $((seed + 1)), delays ${delays[*]}; $early finished before their kill; status $status)" \
+      "file: $check" "archive: ${s3check:-} $(cat "$work/s3-archive.err" 2>/dev/null)" "$(tail -5 "$work/s3killed-final.log")"
+  fi
+}
+
 test_finished_export_adds_nothing() {
   local before after status=0
   before=$(wc -l <"$work/clean.ndjson")
@@ -161,6 +201,7 @@ main() {
   start_double
   test_clean_run
   test_kill_at_random_points
+  test_kill_with_s3_state_and_archive
   test_finished_export_adds_nothing
   test_dry_run_and_replay
   test_lambda_invoke
