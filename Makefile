@@ -23,7 +23,7 @@ package: ## Release build and .build/lambda/apitap.zip (bootstrap for provided.a
 	@scripts/dev/deps.sh build
 	@scripts/package/package.sh
 
-test: ## Every test suite: Swift, the packaged zip (chroot, ministack), the deploy scripts (moto)
+test: ## Every test suite: Swift, the packaged zip (chroot, ministack), tick and audit export as processes, the deploy scripts (moto)
 	@scripts/dev/deps.sh all
 	@scripts/package/package.sh
 	@scripts/dev/test.sh
