@@ -30,5 +30,14 @@ wait_for_port() {
   return 1
 }
 
+# make_ca: a test CA and a server certificate for 127.0.0.1 signed by it, in $work (ca.pem, server.pem, server.key).
+make_ca() {
+  (cd "$work" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=apitap e2e CA' &&
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' &&
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >ext.cnf &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
+}
+
 # The closing line any runner can read.
 summary() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

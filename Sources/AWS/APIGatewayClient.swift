@@ -87,6 +87,20 @@ public struct APIGatewayClient: Sendable {
         return ((json["item"] ?? json["items"])?.arrayValue ?? []).compactMap(Self.stage)
     }
 
+    /// Every stage of every REST API in the region, following GetRestApis' pages.
+    public func allStages(deadline: Deadline = .distant) async throws(AWSError) -> [(api: RestAPI, stage: RestStage)] {
+        var out: [(api: RestAPI, stage: RestStage)] = []
+        var position: String?
+        repeat {
+            let page = try await getRestApis(position: position, deadline: deadline)
+            for api in page.items {
+                for stage in try await getStages(restApiId: api.id, deadline: deadline) { out.append((api, stage)) }
+            }
+            position = page.position
+        } while position != nil
+        return out
+    }
+
     /// PATCH /restapis/{id}/stages/{stage}; returns the stage as updated.
     public func updateStage(restApiId: String, stageName: String, patchOperations: [PatchOperation],
                             deadline: Deadline = .distant) async throws(AWSError) -> RestStage {

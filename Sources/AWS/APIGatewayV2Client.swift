@@ -68,4 +68,23 @@ public struct APIGatewayV2Client: Sendable {
         if page.nextToken?.isEmpty == true { page.nextToken = nil }
         return page
     }
+
+    /// Every stage of every HTTP API (WebSocket APIs left out) in the region, following both listings' pages.
+    public func allHTTPStages(deadline: Deadline = .distant) async throws(AWSError) -> [(api: HTTPAPI, stage: HTTPStage)] {
+        var out: [(api: HTTPAPI, stage: HTTPStage)] = []
+        var token: String?
+        repeat {
+            let page = try await getApis(nextToken: token, deadline: deadline)
+            for api in page.items where api.protocolType.uppercased() == "HTTP" {
+                var stageToken: String?
+                repeat {
+                    let stages = try await getStages(apiId: api.apiId, nextToken: stageToken, deadline: deadline)
+                    for stage in stages.items { out.append((api, stage)) }
+                    stageToken = stages.nextToken
+                } while stageToken != nil
+            }
+            token = page.nextToken
+        } while token != nil
+        return out
+    }
 }

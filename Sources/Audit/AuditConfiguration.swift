@@ -1,4 +1,5 @@
 // The audit export's settings, parsed once from the environment into typed values, every problem reported at once.
+import AWS
 import HTTP
 import Pipeline
 
@@ -139,17 +140,6 @@ public struct SinkParseError: Error, Sendable, CustomStringConvertible {
 }
 
 public struct AuditConfiguration: Sendable {
-    public enum Secret: Sendable, CustomStringConvertible {
-        case value(String)
-        /// A Secrets Manager ARN or name, read on first use.
-        case secretsManager(String)
-        public var description: String {
-            switch self {
-            case .value: return "***"
-            case .secretsManager(let arn): return arn
-            }
-        }
-    }
 
     public static let usBaseURL = "https://anypoint.mulesoft.com"
     public static let euBaseURL = "https://eu1.anypoint.mulesoft.com"
@@ -157,7 +147,7 @@ public struct AuditConfiguration: Sendable {
 
     public var baseURL: String
     public var clientID: String
-    public var secret: Secret
+    public var secret: SecretReference
     /// Empty: the token's own organization (`GET /accounts/api/me`).
     public var organizationIDs: [String]
     public var overlapSeconds: Int
@@ -168,7 +158,7 @@ public struct AuditConfiguration: Sendable {
     public var requestsPerMinute: Int
     public var sinks: [SinkTarget]
     /// The collector's token (`AUDIT_HTTP_TOKEN`, or `AUDIT_HTTP_TOKEN_ARN` in Secrets Manager).
-    public var httpToken: Secret?
+    public var httpToken: SecretReference?
     public var otelAttributes: Bool
     public var alertRulesSource: String?
     public var stateURI: String?
@@ -200,10 +190,8 @@ public struct AuditConfiguration: Sendable {
         }
         let clientID = p.string("ANYPOINT_CLIENT_ID")
         if clientID == nil { p.problems.append("ANYPOINT_CLIENT_ID is not set (the Connected App's client id)") }
-        var secret: Secret?
-        if let arn = p.string("ANYPOINT_CLIENT_SECRET_ARN") { secret = .secretsManager(arn) }
-        else if let value = p.string("ANYPOINT_CLIENT_SECRET") { secret = .value(value) }
-        else { p.problems.append("ANYPOINT_CLIENT_SECRET or ANYPOINT_CLIENT_SECRET_ARN is required") }
+        let secret = p.secret("ANYPOINT_CLIENT_SECRET")
+        if secret == nil { p.problems.append("ANYPOINT_CLIENT_SECRET or ANYPOINT_CLIENT_SECRET_ARN is required") }
         let orgs = p.list("ANYPOINT_ORG_IDS")
         let start: AuditStart
         if let text = p.string("AUDIT_START") {
@@ -229,9 +217,7 @@ public struct AuditConfiguration: Sendable {
             case .failure(let e): p.problems.append("AUDIT_SINKS: \(e.description)")
             }
         }
-        var httpToken: Secret?
-        if let arn = p.string("AUDIT_HTTP_TOKEN_ARN") { httpToken = .secretsManager(arn) }
-        else if let value = p.string("AUDIT_HTTP_TOKEN") { httpToken = .value(value) }
+        let httpToken = p.secret("AUDIT_HTTP_TOKEN")
         if sinks.contains(where: { if case .http(let u) = $0 { return u.lowercased().hasPrefix("http://") && !Self.isLoopback(u) }; return false }) {
             p.problems.append("AUDIT_SINKS: a collector URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
         }

@@ -22,8 +22,8 @@ public enum AuditSetup {
             problems.append("STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)")
         }
         var needsAWS = config.sinks.contains { if case .s3 = $0 { return true }; return false }
-        if case .secretsManager = config.secret { needsAWS = true }
-        if case .secretsManager? = config.httpToken, config.sinks.contains(where: { if case .http = $0 { return true }; return false }) {
+        if config.secret.needsAWS { needsAWS = true }
+        if config.httpToken?.needsAWS == true, config.sinks.contains(where: { if case .http = $0 { return true }; return false }) {
             needsAWS = true
         }
         if case .s3? = state { needsAWS = true }
@@ -35,7 +35,10 @@ public enum AuditSetup {
         var rules: [AlertRule] = []
         do {
             if let source = config.alertRulesSource {
-                let bytes = source.hasPrefix("{") ? Array(source.utf8) : try readFile(source)
+                let bytes: [UInt8]
+                if source.hasPrefix("{") { bytes = Array(source.utf8) } else {
+                    do { bytes = try FileIO.read(path: source) } catch { throw AlertRuleError("cannot read \(source): \(error)") }
+                }
                 rules = try AlertRuleSet.parse(bytes).rules
             } else {
                 rules = try AlertRuleSet.defaults()
@@ -55,15 +58,7 @@ public enum AuditSetup {
             case .s3(let bucket, let prefix):
                 if let aws { sinks.append(S3Sink(s3: S3Client(aws), bucket: bucket, prefix: prefix)) }
             case .http(let url):
-                let token: CachedSecret?
-                switch config.httpToken {
-                case nil: token = nil
-                case .value(let v)?: token = CachedSecret { v }
-                case .secretsManager(let arn)?:
-                    guard let aws else { token = nil; break }
-                    let secrets = SecretsManagerClient(aws)
-                    token = CachedSecret { try await secrets.getSecretValue(secretId: arn).value }
-                }
+                let token = config.httpToken?.source(aws: aws).map { CachedSecret($0) }
                 sinks.append(HTTPCollectorSink(url: url, tokenSource: token, client: http, maxBatchBytes: config.maxHTTPBatchBytes))
             case .file(let path):
                 sinks.append(FileSink(path: path))
@@ -75,33 +70,14 @@ public enum AuditSetup {
             do { store = try state.makeStore(aws: aws) } catch { if aws != nil || !needsAWS { problems.append("STATE_URI: \(error)") } }
         }
         guard problems.isEmpty, let store else { throw AuditSetupError(problems) }
-
-        let secretSource: CachedSecret.Source
-        switch config.secret {
-        case .value(let v): secretSource = { v }
-        case .secretsManager(let arn):
-            let secrets = SecretsManagerClient(aws!)
-            secretSource = { try await secrets.getSecretValue(secretId: arn).value }
+        guard let secretSource = config.secret.source(aws: aws) else {
+            throw AuditSetupError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
         }
         let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
         let client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
                                     rateWindow: rateWindow)
         return AuditExporter(client: client, tokens: tokens, store: store, sinks: sinks, rules: rules,
                              settings: settings ?? AuditExportSettings(config), organizations: config.organizationIDs, logger: logger)
-    }
-
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AlertRuleError("cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { return out }
-            if n < 0 { if errno == EINTR { continue }; throw AlertRuleError("cannot read \(path)") }
-            out += chunk[0..<n]
-        }
     }
 }
 

@@ -119,15 +119,9 @@ public actor FileSink: AuditSink {
             result.error = "\(name): \(message)"
             return result
         }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                result.error = "\(name): write failed: \(String(cString: strerror(errno)))"
-                return result
-            }
-            offset += n
+        do { try FileIO.writeAll(fd, bytes) } catch {
+            result.error = "\(name): write failed: \(error)"
+            return result
         }
         guard fsync(fd) == 0 else {
             result.error = "\(name): fsync failed: \(String(cString: strerror(errno)))"

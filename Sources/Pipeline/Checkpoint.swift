@@ -77,11 +77,9 @@ public struct FileCheckpointStore: CheckpointStore {
         let temp = file + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CheckpointStoreError(key: key, message: "cannot write \(temp)") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 { if errno == EINTR { continue }; close(fd); throw CheckpointStoreError(key: key, message: "write failed") }
-            offset += n
+        do { try FileIO.writeAll(fd, bytes) } catch {
+            close(fd)
+            throw CheckpointStoreError(key: key, message: "cannot write \(temp): \(error)")
         }
         guard fsync(fd) == 0, close(fd) == 0, rename(temp, file) == 0 else {
             throw CheckpointStoreError(key: key, message: "cannot replace \(file): \(String(cString: strerror(errno)))")
@@ -96,14 +94,7 @@ public struct FileCheckpointStore: CheckpointStore {
             throw CheckpointStoreError(key: key, message: "cannot read \(file): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { return out }
-            if n < 0 { if errno == EINTR { continue }; throw CheckpointStoreError(key: key, message: "read failed") }
-            out.append(contentsOf: chunk[0..<n])
-        }
+        do { return try FileIO.readAll(fd) } catch { throw CheckpointStoreError(key: key, message: "cannot read \(file): \(error)") }
     }
 }
 

@@ -32,56 +32,37 @@ public struct APIGatewayDiscovery: APIDiscovery {
     public func discover(rest wantRest: Bool, http wantHTTP: Bool, deadline: Deadline) async throws -> DiscoveryResult {
         var result = DiscoveryResult(targets: [])
         if wantRest {
-            var position: String?
-            repeat {
-                let page = try await rest.getRestApis(position: position, deadline: deadline)
-                for api in page.items {
-                    for stage in try await rest.getStages(restApiId: api.id, deadline: deadline) {
-                        let level = stage.executionLoggingLevel?.uppercased() ?? "OFF"
-                        guard level == "INFO" || level == "ERROR" else {
-                            result.notes.append("REST API \(api.id) (\(api.name)) stage \(stage.stageName): execution logging is off; nothing to read")
-                            continue
-                        }
-                        if level != "INFO" || !stage.dataTraceEnabled {
-                            result.notes.append("REST API \(api.id) stage \(stage.stageName): logging \(level) without full request/response data; transactions will lack headers and bodies")
-                        }
-                        result.targets.append(LogGroupTarget(
-                            logGroup: LogGroupName("API-Gateway-Execution-Logs_\(api.id)/\(stage.stageName)"), kind: .rest,
-                            apiId: api.id, stage: stage.stageName))
-                    }
+            for (api, stage) in try await rest.allStages(deadline: deadline) {
+                let level = stage.executionLoggingLevel?.uppercased() ?? "OFF"
+                guard level == "INFO" || level == "ERROR" else {
+                    result.notes.append("REST API \(api.id) (\(api.name)) stage \(stage.stageName): execution logging is off; nothing to read")
+                    continue
                 }
-                position = page.position
-            } while position != nil
+                if level != "INFO" || !stage.dataTraceEnabled {
+                    result.notes.append("REST API \(api.id) stage \(stage.stageName): logging \(level) without full request/response data; transactions will lack headers and bodies")
+                }
+                result.targets.append(LogGroupTarget(
+                    logGroup: LogGroupName("API-Gateway-Execution-Logs_\(api.id)/\(stage.stageName)"), kind: .rest,
+                    apiId: api.id, stage: stage.stageName))
+            }
         }
         if wantHTTP {
-            var token: String?
-            repeat {
-                let page = try await http.getApis(nextToken: token, deadline: deadline)
-                for api in page.items where api.protocolType.uppercased() == "HTTP" {
-                    var stageToken: String?
-                    repeat {
-                        let stages = try await http.getStages(apiId: api.apiId, nextToken: stageToken, deadline: deadline)
-                        for stage in stages.items {
-                            guard let settings = stage.accessLogSettings, let arn = settings.destinationArn else {
-                                result.notes.append("HTTP API \(api.apiId) (\(api.name)) stage \(stage.stageName): access logging is off; nothing to read")
-                                continue
-                            }
-                            guard let format = settings.format, format.trimmingWhitespace().hasPrefix("{") else {
-                                result.notes.append("HTTP API \(api.apiId) (\(api.name)) stage \(stage.stageName): the access-log format is not JSON; it cannot be read (use a JSON format)")
-                                continue
-                            }
-                            guard let group = Self.logGroupName(fromARN: arn) else {
-                                result.notes.append("HTTP API \(api.apiId) stage \(stage.stageName): \(arn) is not a CloudWatch log group ARN")
-                                continue
-                            }
-                            result.targets.append(LogGroupTarget(logGroup: LogGroupName(group), kind: .http, apiId: api.apiId,
-                                                                 stage: stage.stageName))
-                        }
-                        stageToken = stages.nextToken
-                    } while stageToken != nil
+            for (api, stage) in try await http.allHTTPStages(deadline: deadline) {
+                guard let settings = stage.accessLogSettings, let arn = settings.destinationArn else {
+                    result.notes.append("HTTP API \(api.apiId) (\(api.name)) stage \(stage.stageName): access logging is off; nothing to read")
+                    continue
                 }
-                token = page.nextToken
-            } while token != nil
+                guard let format = settings.format, format.trimmingWhitespace().hasPrefix("{") else {
+                    result.notes.append("HTTP API \(api.apiId) (\(api.name)) stage \(stage.stageName): the access-log format is not JSON; it cannot be read (use a JSON format)")
+                    continue
+                }
+                guard let group = Self.logGroupName(fromARN: arn) else {
+                    result.notes.append("HTTP API \(api.apiId) stage \(stage.stageName): \(arn) is not a CloudWatch log group ARN")
+                    continue
+                }
+                result.targets.append(LogGroupTarget(logGroup: LogGroupName(group), kind: .http, apiId: api.apiId,
+                                                     stage: stage.stageName))
+            }
         }
         // Two stages may log to one group: read it once.
         var seen = Set<String>()

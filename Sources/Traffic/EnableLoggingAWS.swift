@@ -19,34 +19,11 @@ public struct AWSStageLoggingBackend: StageLoggingBackend {
     }
 
     public func restStages(deadline: Deadline) async throws -> [(apiId: String, stage: RestStage)] {
-        var out: [(apiId: String, stage: RestStage)] = []
-        var position: String?
-        repeat {
-            let page = try await rest.getRestApis(position: position, deadline: deadline)
-            for api in page.items {
-                for stage in try await rest.getStages(restApiId: api.id, deadline: deadline) { out.append((api.id, stage)) }
-            }
-            position = page.position
-        } while position != nil
-        return out
+        try await rest.allStages(deadline: deadline).map { ($0.api.id, $0.stage) }
     }
 
     public func httpStages(deadline: Deadline) async throws -> [(apiId: String, stage: HTTPStage)] {
-        var out: [(apiId: String, stage: HTTPStage)] = []
-        var token: String?
-        repeat {
-            let page = try await http.getApis(nextToken: token, deadline: deadline)
-            for api in page.items where api.protocolType.uppercased() == "HTTP" {
-                var stageToken: String?
-                repeat {
-                    let stages = try await http.getStages(apiId: api.apiId, nextToken: stageToken, deadline: deadline)
-                    for stage in stages.items { out.append((api.apiId, stage)) }
-                    stageToken = stages.nextToken
-                } while stageToken != nil
-            }
-            token = page.nextToken
-        } while token != nil
-        return out
+        try await http.allHTTPStages(deadline: deadline).map { ($0.api.apiId, $0.stage) }
     }
 
     public func setRestLogging(apiId: String, stage: String, level: String, dataTrace: Bool, deadline: Deadline) async throws {

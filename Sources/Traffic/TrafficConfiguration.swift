@@ -20,18 +20,6 @@ public struct TrafficConfiguration: Sendable {
         public var maxInFlight: Int
     }
 
-    public enum SecretReference: Sendable, CustomStringConvertible {
-        case value(String)
-        /// A Secrets Manager ARN (or name), read at init.
-        case secretsManager(String)
-        public var description: String {
-            switch self {
-            case .value: return "***"
-            case .secretsManager(let arn): return arn
-            }
-        }
-    }
-
     public var region: AWSRegion
     public var accountId: AWSAccountID?
     public var enableRest: Bool
@@ -77,9 +65,8 @@ public struct TrafficConfiguration: Sendable {
                 tokenURL = p.url("UAP_TOKEN_URL", required: true)
                 clientID = p.string("UAP_CLIENT_ID")
                 if clientID == nil { p.problems.append("UAP_CLIENT_ID is required when UAP_AUTH_ENABLED=true") }
-                if let arn = p.string("UAP_CLIENT_SECRET_ARN") { secret = .secretsManager(arn) }
-                else if let value = p.string("UAP_CLIENT_SECRET") { secret = .value(value) }
-                else { p.problems.append("UAP_CLIENT_SECRET or UAP_CLIENT_SECRET_ARN is required when UAP_AUTH_ENABLED=true") }
+                secret = p.secret("UAP_CLIENT_SECRET")
+                if secret == nil { p.problems.append("UAP_CLIENT_SECRET or UAP_CLIENT_SECRET_ARN is required when UAP_AUTH_ENABLED=true") }
             }
             let method = p.choice("UAP_TOKEN_AUTH_METHOD", default: TokenAuthMethod.body)
             let inFlight = p.int("UAP_MAX_IN_FLIGHT", default: 4, range: 1...32)

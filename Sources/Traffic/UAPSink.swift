@@ -130,7 +130,7 @@ public final class NDJSONSink: BatchSink {
                 out += batch.bytes[range]
                 out.append(0x0A)
             }
-            if writeAll(out) {
+            if (try? FileIO.writeAll(fd, out)) != nil {
                 report.deliveredBatches += 1
                 report.deliveredRecords += batch.count
                 report.bytesRaw += batch.bytes.count
@@ -142,15 +142,5 @@ public final class NDJSONSink: BatchSink {
             }
         }
         return report
-    }
-
-    private func writeAll(_ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 { if errno == EINTR { continue }; return false }
-            offset += n
-        }
-        return true
     }
 }

@@ -122,25 +122,9 @@ enum FileOutput {
     static func stderr(_ text: String) { Logger.stderr(Array(text.utf8)) }
 }
 
-struct FileError: Error, CustomStringConvertible {
-    let path: String
-    let errno: Int32
-    var description: String { String(cString: strerror(errno)) }
-}
-
 /// Reads a whole file (or stdin for "-") as bytes.
-func readFile(_ path: String) throws -> [UInt8] {
-    let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw FileError(path: path, errno: errno) }
-    defer { if fd != 0 { close(fd) } }
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n == 0 { return out }
-        if n < 0 { if errno == EINTR { continue }; throw FileError(path: path, errno: errno) }
-        out.append(contentsOf: chunk[0..<n])
-    }
+func readFile(_ path: String) throws(FileIOError) -> [UInt8] {
+    path == "-" ? try FileIO.readAll(0) : try FileIO.read(path: path)
 }
 
 extension String {

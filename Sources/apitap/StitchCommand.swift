@@ -56,7 +56,7 @@ struct Stitch: ParsableCommand {
             counters = try NDJSONStitchSession.run(
                 logGroup: LogGroupName(logGroup), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
                 accountId: accountId.map(AWSAccountID.init), filter: filter, input: fd) { bytes in
-                writeAll(1, bytes)
+                try? FileIO.writeAll(1, bytes)
             }
         } catch {
             FileOutput.stderr("error: \(error)\n")
@@ -65,14 +65,5 @@ struct Stitch: ParsableCommand {
         var w = JSONWriter()
         counters.write(to: &w)
         FileOutput.stderr("stitch: " + w.string + "\n")
-    }
-}
-
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n < 0 { if errno == EINTR { continue }; return }
-        offset += n
     }
 }

@@ -32,18 +32,11 @@ enum TrafficSetup {
     }
 
     /// Where the UAP client secret comes from; a Secrets Manager secret is read on first use, then kept in memory.
-    static func secretSource(_ reference: TrafficConfiguration.SecretReference, aws: AWSClient?) throws -> CachedSecret.Source {
-        switch reference {
-        case .value(let value): return { value }
-        case .secretsManager(let arn):
-            guard let aws else { throw ConfigurationError(["UAP_CLIENT_SECRET_ARN needs AWS credentials and a region"]) }
-            let secrets = SecretsManagerClient(aws)
-            return {
-                do { return try await secrets.getSecretValue(secretId: arn).value } catch {
-                    throw TokenError(service: "UAP", message: "reading UAP_CLIENT_SECRET_ARN failed: \(error)")
-                }
-            }
+    static func secretSource(_ reference: SecretReference, aws: AWSClient?) throws -> CachedSecret.Source {
+        guard let source = reference.source(aws: aws) else {
+            throw ConfigurationError(["UAP_CLIENT_SECRET_ARN needs AWS credentials and a region"])
         }
+        return source
     }
 
     static func awsClient(_ env: [String: String]) throws -> AWSClient {
@@ -215,6 +208,6 @@ enum EmbeddedMetrics {
         var line = w.bytes
         line.append(0x0A)
         // Lambda sends stdout and stderr to the log group alike; stderr keeps stdout free for NDJSON in local runs.
-        writeAll(2, line)
+        try? FileIO.writeAll(2, line)
     }
 }

@@ -63,29 +63,39 @@ test_clean_run() {
   fi
 }
 
+# kill_runs NAME SEED VAR=value...: $kills runs of audit-export with those settings, each killed with SIGKILL 20 ms to
+# 0.8 s after it starts (before the first page, and inside the query, the delivery, the fsync and the commit alike).
+# Sets kill_delays (what was used) and finished_early (runs that ended before their kill: they prove nothing).
+kill_runs() {
+  local name=$1 i delay pid
+  RANDOM=$2
+  shift 2
+  kill_delays=()
+  finished_early=0
+  for ((i = 1; i <= kills; i++)); do
+    delay=$(printf '0.%03d' $((20 + RANDOM % 780)))
+    kill_delays+=("$delay")
+    env "$@" "$bin" audit-export --timeout 120 >"$work/$name-$i.json" 2>"$work/$name-$i.log" &
+    pid=$!
+    sleep "$delay"
+    if kill -KILL "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; else finished_early=$((finished_early + 1)); wait "$pid" || true; fi
+  done
+}
+
 test_kill_at_random_points() {
-  local out="$work/killed.ndjson" state="$work/state-killed" i delay pid done_early=0 status=0 check delays=()
+  local out="$work/killed.ndjson" state="$work/state-killed" status=0 check
   local -a settings
   # 10 pages a second: the whole export would take over 10 s, so every kill lands inside it.
   mapfile -t settings < <(rate=600 export_env "$out" "$state")
-  RANDOM=$seed
-  for ((i = 1; i <= kills; i++)); do
-    # 20 ms to 0.8 s: before the first page, and inside the query, the delivery, the fsync and the commit alike.
-    delay=$(printf '0.%03d' $((20 + RANDOM % 780)))
-    delays+=("$delay")
-    env "${settings[@]}" "$bin" audit-export --timeout 120 >"$work/killed-$i.json" 2>"$work/killed-$i.log" &
-    pid=$!
-    sleep "$delay"
-    if kill -KILL "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; else done_early=$((done_early + 1)); wait "$pid" || true; fi
-  done
+  kill_runs killed "$seed" "${settings[@]}"
   run_export killed-final "$out" "$state" || status=$?
   # The test proves something only if the kills landed inside the export.
   if check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$out" --max-duplicates $((kills * page)) \
-    --alerts-like "$work/clean.ndjson" 2>&1) && [ "$status" -eq 0 ] && [ "$done_early" -eq 0 ] &&
+    --alerts-like "$work/clean.ndjson" 2>&1) && [ "$status" -eq 0 ] && [ "$finished_early" -eq 0 ] &&
     [ "$(json_field "$work/killed-final.json" 'd["organizations"][0]["resumed"] or d["organizations"][1]["resumed"]')" = True ]; then
-    pass "$kills runs killed with SIGKILL (seed $seed, after ${delays[*]} s) then one to the end: nothing lost, nothing torn, the same alerts ($check)"
+    pass "$kills runs killed with SIGKILL (seed $seed, after ${kill_delays[*]} s) then one to the end: nothing lost, nothing torn, the same alerts ($check)"
   else
-    fail "kill -9 at random points (seed $seed, delays ${delays[*]}; $done_early finished before their kill)" "exit $status: $check" \
+    fail "kill -9 at random points (seed $seed, delays ${kill_delays[*]}; $finished_early finished before their kill)" "exit $status: $check" \
       "$(head -c 600 "$work/killed-final.json")" "$(tail -5 "$work/killed-final.log")"
   fi
 }
@@ -94,7 +104,7 @@ test_kill_at_random_points() {
 # sink beside the file sink. An S3 commit takes longer than a file's, so more kills land between a page's delivery
 # and its commit: the repeats this allows must keep their keys, and the archive must hold every entry.
 test_kill_with_s3_state_and_archive() {
-  local moto_port out="$work/s3killed.ndjson" i delay pid early=0 status=0 check s3check delays=()
+  local moto_port out="$work/s3killed.ndjson" status=0 check s3check
   moto_port=$(free_port)
   moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
   pids+=("$!")
@@ -105,15 +115,7 @@ test_kill_with_s3_state_and_archive() {
   mapfile -t settings < <(rate=600 export_env "$out" unused | grep -v '^STATE_URI=\|^AUDIT_SINKS=')
   settings+=("STATE_URI=s3://apitap-audit-kill/state" "AUDIT_SINKS=file://$out,s3://apitap-audit-kill/audit"
     "AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port" "AWS_ACCESS_KEY_ID=testing" "AWS_SECRET_ACCESS_KEY=testing" "AWS_REGION=us-east-1")
-  RANDOM=$((seed + 1))
-  for ((i = 1; i <= kills; i++)); do
-    delay=$(printf '0.%03d' $((20 + RANDOM % 780)))
-    delays+=("$delay")
-    env "${settings[@]}" "$bin" audit-export --timeout 120 >"$work/s3killed-$i.json" 2>"$work/s3killed-$i.log" &
-    pid=$!
-    sleep "$delay"
-    if kill -KILL "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; else early=$((early + 1)); wait "$pid" || true; fi
-  done
+  kill_runs s3killed $((seed + 1)) "${settings[@]}"
   settings=("${settings[@]/#AUDIT_RATE_LIMIT_PER_MINUTE=600/AUDIT_RATE_LIMIT_PER_MINUTE=100000}")
   env "${settings[@]}" "$bin" audit-export --timeout 120 >"$work/s3killed-final.json" 2>"$work/s3killed-final.log" || status=$?
   check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$out" --max-duplicates $((kills * page)) \
@@ -122,10 +124,10 @@ test_kill_with_s3_state_and_archive() {
     2>"$work/s3-archive.err" || status=$((status + 1000))
   s3check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$work/s3-archive.ndjson" --max-duplicates $((kills * page)) \
     --alerts-like "$work/clean.ndjson" 2>&1) || status=$((status + 10000))
-  if [ "$status" -eq 0 ] && [ "$early" -eq 0 ]; then
+  if [ "$status" -eq 0 ] && [ "$finished_early" -eq 0 ]; then
     pass "$kills kills with checkpoints in S3 (moto) and the S3 archive sink (seed $((seed + 1))): file $check; archive ($(cat "$work/s3-archive.err")) $s3check"
   else
-    fail "kill -9 with S3 state and archive (seed $((seed + 1)), delays ${delays[*]}; $early finished before their kill; status $status)" \
+    fail "kill -9 with S3 state and archive (seed $((seed + 1)), delays ${kill_delays[*]}; $finished_early finished before their kill; status $status)" \
       "file: $check" "archive: ${s3check:-} $(cat "$work/s3-archive.err" 2>/dev/null)" "$(tail -5 "$work/s3killed-final.log")"
   fi
 }

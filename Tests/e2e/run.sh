@@ -192,14 +192,6 @@ while True: held.append(s.accept()[0])' "$hole" >/dev/null 2>&1 &
 }
 
 # ---------------------------------------------------------------- end to end in ministack
-make_ca() {
-  (cd "$work" &&
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=apitap e2e CA' &&
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' &&
-    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >ext.cnf &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
-}
-
 keys() { jq -r '[.source.logGroup, .source.logStream, .requestId] | join("|")' "$1" | sort; }
 
 test_ministack() {

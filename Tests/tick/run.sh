@@ -13,14 +13,6 @@ work=$(mktemp -d /tmp/apitap-tick-test.XXXXXX)
 . "$root/Tests/lib.sh"
 wait_port() { wait_for_port "$1"; }
 
-make_ca() {
-  (cd "$work" &&
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=apitap e2e CA' &&
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' &&
-    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >ext.cnf &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
-}
-
 # Starts a UAP double and sets double_port. Records go to $work/$1.ndjson. Runs in this shell (never in $(...)),
 # so that its PID reaches the cleanup list.
 start_double() {

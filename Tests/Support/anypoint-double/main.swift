@@ -18,13 +18,7 @@ func fail(_ message: String) -> Never {
 func writeFile(_ path: String, _ text: String) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { fail("cannot write \(path)") }
-    let bytes = Array(text.utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-        guard n > 0 else { fail("cannot write \(path)") }
-        done += n
-    }
+    do { try FileIO.writeAll(fd, Array(text.utf8)) } catch { fail("cannot write \(path): \(error)") }
     close(fd)
 }
 
