@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // 4.x uses FoundationEssentials (3.x pulls in all of Foundation).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Property tests (tests only, never linked into the product).
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C libraries, as system libraries, plus typed shims for their variadic/macro entry points.
@@ -46,7 +48,9 @@ let package = Package(
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
-        .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Pipeline", "AWS"]),
+        .testTarget(name: "TrafficTests", dependencies: [
+            "Traffic", "Pipeline", "AWS", "HTTP", .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Pipeline", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),

@@ -3,23 +3,38 @@
 public enum Base64 {
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
+    /// Appends the base64 of `bytes` to `out` (no allocation beyond `out`'s growth): the Edge encoder's hot path.
+    public static func append(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let n = bytes.count
+        guard n > 0 else { return }
+        let outCount = (n + 2) / 3 * 4
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: outCount))
+        alphabet.withUnsafeBufferPointer { table in
+            out.withUnsafeMutableBufferPointer { dst in
+                var i = 0, o = start
+                while i + 2 < n {
+                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                    dst[o] = table[Int(v >> 18 & 63)]; dst[o + 1] = table[Int(v >> 12 & 63)]
+                    dst[o + 2] = table[Int(v >> 6 & 63)]; dst[o + 3] = table[Int(v & 63)]
+                    i += 3; o += 4
+                }
+                if n - i == 1 {
+                    let v = UInt32(bytes[i]) << 16
+                    dst[o] = table[Int(v >> 18 & 63)]; dst[o + 1] = table[Int(v >> 12 & 63)]
+                    dst[o + 2] = UInt8(ascii: "="); dst[o + 3] = UInt8(ascii: "=")
+                } else if n - i == 2 {
+                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+                    dst[o] = table[Int(v >> 18 & 63)]; dst[o + 1] = table[Int(v >> 12 & 63)]
+                    dst[o + 2] = table[Int(v >> 6 & 63)]; dst[o + 3] = UInt8(ascii: "=")
+                }
+            }
+        }
+    }
+
     public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i + 2 < bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
-            i += 3
-        }
-        let rest = bytes.count - i
-        if rest == 1 {
-            let n = UInt32(bytes[i]) << 16
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
-        } else if rest == 2 {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
-        }
+        bytes.withUnsafeBytes { append($0, to: &out) }
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -1,6 +1,6 @@
 // Batches of JSON records bounded by bytes, and what a sink reports back about delivering them.
 
-/// A JSON array of records, ready to send. `bytes` is the uncompressed JSON.
+/// Records wrapped for sending, ready to go. `bytes` is the uncompressed JSON.
 public struct Batch: Sendable {
     public let bytes: [UInt8]
     /// Where each record lies inside `bytes` (for sinks that write one record per line).
@@ -9,27 +9,46 @@ public struct Batch: Sendable {
     public init(bytes: [UInt8], recordRanges: [Range<Int>]) { self.bytes = bytes; self.recordRanges = recordRanges }
 }
 
-/// Packs already-encoded JSON records into arrays of at most `maxBytes` (before compression). A record larger than
-/// that on its own still goes out, alone in its batch, and is counted: better an oversize batch than a lost record.
+/// What goes around a batch's comma-separated records: a bare array `[...]`, or an object `{"data":[...]}`.
+public struct BatchEnvelope: Sendable, Equatable {
+    public let prefix: [UInt8]
+    public let suffix: [UInt8]
+    public init(prefix: String, suffix: String) { self.prefix = Array(prefix.utf8); self.suffix = Array(suffix.utf8) }
+
+    public static let array = BatchEnvelope(prefix: "[", suffix: "]")
+    /// `{"<key>":[ ... ]}`.
+    public static func object(arrayKey key: String) -> BatchEnvelope { BatchEnvelope(prefix: "{\"\(key)\":[", suffix: "]}") }
+}
+
+/// Packs already-encoded JSON records into batches of at most `maxBytes` (whole body, before compression) and
+/// `maxRecords` records. A record larger than `maxBytes` on its own still goes out, alone in its batch, and is
+/// counted: better an oversize batch than a lost record.
 public struct JSONArrayBatcher: Sendable {
     public let maxBytes: Int
+    public let maxRecords: Int
+    public let envelope: BatchEnvelope
     private var current: [UInt8] = []
     private var ranges: [Range<Int>] = []
     private var currentCount: Int { ranges.count }
     public private(set) var completed: [Batch] = []
     public private(set) var oversizeRecords = 0
 
-    public init(maxBytes: Int) {
+    public init(maxBytes: Int, maxRecords: Int = Int.max, envelope: BatchEnvelope = .array) {
         self.maxBytes = max(maxBytes, 64)
+        self.maxRecords = max(1, maxRecords)
+        self.envelope = envelope
     }
 
     public mutating func append(record: [UInt8]) {
-        // `[` + record + `]` when alone, `,` + record when joining.
-        if currentCount > 0 && current.count + 1 + record.count + 1 > maxBytes { close() }
+        let frame = envelope.prefix.count + envelope.suffix.count
+        // prefix + record + suffix when alone, `,` + record when joining.
+        if currentCount > 0 && (currentCount >= maxRecords || current.count + 1 + record.count + envelope.suffix.count > maxBytes) {
+            close()
+        }
         if currentCount == 0 {
             current.reserveCapacity(min(maxBytes, 1 << 20))
-            current.append(UInt8(ascii: "["))
-            if record.count + 2 > maxBytes { oversizeRecords += 1 }
+            current.append(contentsOf: envelope.prefix)
+            if record.count + frame > maxBytes { oversizeRecords += 1 }
         } else {
             current.append(UInt8(ascii: ","))
         }
@@ -40,7 +59,7 @@ public struct JSONArrayBatcher: Sendable {
     /// Ends the open batch (if any).
     public mutating func close() {
         guard currentCount > 0 else { return }
-        current.append(UInt8(ascii: "]"))
+        current.append(contentsOf: envelope.suffix)
         completed.append(Batch(bytes: current, recordRanges: ranges))
         current = []
         ranges = []

@@ -66,10 +66,11 @@ public struct HTTPAccessLogMapper: Sendable {
         }
         request.httpVersion = field("protocol")
         request.clientIp = field("ip") ?? field("sourceIp")
+        request.connectionIp = request.clientIp
         request.host = field("domainName") ?? apiId.map { "\($0).execute-api.\(region.rawValue).amazonaws.com" }
         if let userAgent = field("userAgent") { request.headers.append(NameValuePair("User-Agent", userAgent)) }
         request.headers.append(NameValuePair("cq-discovery-only", "true"))
-        request.body = Self.endpointsOnlyBody
+        request.body = MessageBody(Self.endpointsOnlyBody)
 
         var response = TransactionResponse()
         response.status = intField("status")

@@ -1,4 +1,4 @@
-// `apitap stitch`: FilterLogEvents events as NDJSON in, transactions as NDJSON out, streaming in bounded memory.
+// `apitap stitch`: FilterLogEvents events as NDJSON in, transactions as NDJSON (native or Edge) out, in bounded memory.
 import AWS
 import Glibc
 import Pipeline
@@ -24,13 +24,15 @@ public struct NDJSONStitchSession {
     private var stitcher: RESTExecutionLogStitcher<TextExecutionLogFormat>?
     private var mapper: HTTPAccessLogMapper?
     private var filter: TransactionFilter?
+    private let encoding: TransactionEncoding
     private var carry: [UInt8] = []
     private var out: [UInt8] = []
     /// Output is handed to the sink in chunks of about this size.
     static let flushThreshold = 64 * 1024
 
     public init(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter?,
-                mode: Mode = .automatic, options: StitcherOptions = StitcherOptions()) {
+                mode: Mode = .automatic, encoding: TransactionEncoding = .native, options: StitcherOptions = StitcherOptions()) {
+        self.encoding = encoding
         let rest: Bool
         switch mode {
         case .restExecutionLog: rest = true
@@ -126,15 +128,16 @@ public struct NDJSONStitchSession {
             filter = f
             guard kept else { return }
         }
-        transaction.encodeJSON(into: &out)
-        out.append(0x0A)
+        // Exactly the object the UAP sink would put into a batch, one per line.
+        if TransactionBatcher.encode(transaction, as: encoding, into: &out, counters: &counters.encoding) { out.append(0x0A) }
     }
 
     /// Reads `input` to its end, writing NDJSON transactions to `output`; returns the run's counters.
     public static func run(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter?,
-                           mode: Mode = .automatic, input: Int32,
+                           mode: Mode = .automatic, encoding: TransactionEncoding = .native, input: Int32,
                            output: ([UInt8]) -> Void) throws(OfflineStitchError) -> TrafficCounters {
-        var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, filter: filter, mode: mode)
+        var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, filter: filter, mode: mode,
+                                          encoding: encoding)
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }

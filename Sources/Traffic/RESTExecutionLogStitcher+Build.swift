@@ -21,6 +21,10 @@ extension RESTExecutionLogStitcher {
             // A cut line may have cut the first hop itself; then there is no trustworthy address.
             let cutInFirstHop = request.headersTruncated && forwarded == request.headers.count - 1 && !value.contains(",")
             if let firstHop, !firstHop.isEmpty, !cutInFirstHop { request.clientIp = firstHop }
+            // The last hop is the address that connected to API Gateway; when the map was cut inside this header,
+            // the last hop may be partial.
+            let cutInHeader = request.headersTruncated && forwarded == request.headers.count - 1
+            if !cutInHeader, let lastHop = Self.lastHop(value), !lastHop.isEmpty { request.connectionIp = lastHop }
         }
 
         var response = TransactionResponse()
@@ -43,7 +47,7 @@ extension RESTExecutionLogStitcher {
                 request.body = Self.marker(for: body, contentType: request.header("content-type"))
                 request.bodyTruncated = true
             } else {
-                request.body = Self.text(body)
+                request.body = MessageBody(body)
             }
         }
         if let body = p.responseBody {
@@ -51,7 +55,7 @@ extension RESTExecutionLogStitcher {
                 response.body = Self.marker(for: body, contentType: response.header("content-type"))
                 response.bodyTruncated = true
             } else {
-                response.body = Self.text(body)
+                response.body = MessageBody(body)
             }
         }
         if request.bodyTruncated || response.bodyTruncated, Self.headerIndex("cq-discovery-only", in: request.headers) == nil {
@@ -84,11 +88,17 @@ extension RESTExecutionLogStitcher {
         return String(list[start..<end])
     }
 
+    /// The last entry of a comma-separated list, without surrounding spaces.
+    static func lastHop(_ list: String) -> String? {
+        guard let comma = list.lastIndex(of: ",") else { return firstHop(list) }
+        return firstHop(String(list[list.index(after: comma)...]))
+    }
+
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
-    static func marker(for body: [UInt8], contentType: String?) -> String {
+    static func marker(for body: [UInt8], contentType: String?) -> MessageBody {
         let kind = body.withUnsafeBytes { TruncationMarker.kind(contentType: contentType, truncatedBody: $0) }
-        return TruncationMarker.marker(for: kind)
+        return MessageBody(TruncationMarker.marker(for: kind))
     }
 
     static func headerIndex(_ name: String, in headers: [NameValuePair]) -> Int? {

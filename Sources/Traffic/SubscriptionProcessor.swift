@@ -56,13 +56,18 @@ public struct SubscriptionProcessor: Sendable {
     private let accountId: AWSAccountID?
     private var filter: TransactionFilter
     private let maxBatchBytes: Int
+    private let maxBatchTransactions: Int
+    private let encoding: TransactionEncoding
     private let incompleteMaxAgeMs: Int64
 
-    public init(region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter, maxBatchBytes: Int, incompleteMaxAgeSeconds: Int) {
+    public init(region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter, maxBatchBytes: Int,
+                maxBatchTransactions: Int = 250, encoding: TransactionEncoding = .native, incompleteMaxAgeSeconds: Int) {
         self.region = region
         self.accountId = accountId
         self.filter = filter
         self.maxBatchBytes = maxBatchBytes
+        self.maxBatchTransactions = maxBatchTransactions
+        self.encoding = encoding
         self.incompleteMaxAgeMs = Int64(incompleteMaxAgeSeconds) * 1000
     }
 
@@ -92,15 +97,8 @@ public struct SubscriptionProcessor: Sendable {
         outcome.events = payload.events.count
         // CONTROL_MESSAGE is CloudWatch checking that the destination is reachable.
         guard payload.messageType == "DATA_MESSAGE" else { outcome.skipped = payload.messageType; return outcome }
-        var batcher = JSONArrayBatcher(maxBytes: maxBatchBytes)
-        var filter = self.filter
-        var filterCounters = FilterCounters()
-        let emit: (Transaction) -> Void = { t in
-            guard filter.keep(t, counters: &filterCounters) else { return }
-            var bytes: [UInt8] = []
-            t.encodeJSON(into: &bytes)
-            batcher.append(record: bytes)
-        }
+        var batcher = TransactionBatcher(encoding: encoding, filter: filter, maxBytes: maxBatchBytes, maxRecords: maxBatchTransactions)
+        let emit: (Transaction) -> Void = { t in batcher.add(t) }
         var snapshot: [UInt8]?
         if payload.logGroup.restExecutionLogStage != nil {
             var stitcher = restStitchers[payload.logGroup]
@@ -118,9 +116,9 @@ public struct SubscriptionProcessor: Sendable {
             }
             outcome.counters = mapper.takeCounters()
         }
-        outcome.counters.filtered = filterCounters
+        outcome.counters.filtered = batcher.filtered
+        outcome.counters.encoding = batcher.counters
         batcher.close()
-        self.filter = filter
         outcome.delivery = await sink.deliver(batcher.take(), deadline: deadline)
         if !outcome.delivery.allDelivered, let snapshot, var stitcher = restStitchers[payload.logGroup] {
             // Undo this delivery's effect so the redelivered payload stitches the same transactions again.

@@ -11,12 +11,16 @@ public struct TickSettings: Sendable {
     public var initialLookbackMs: Int64
     public var incompleteMaxAgeMs: Int64
     public var maxBatchBytes: Int
+    public var maxBatchTransactions: Int
+    /// How transactions are written for the sink (Edge for UAP, native for files and stdout).
+    public var encoding: TransactionEncoding
     /// Stop pulling when less than this is left before the deadline (delivery and commit need the rest).
     public var pullMarginMs: Int64
     public var logGroupConcurrency: Int
 
     public init(region: AWSRegion, accountId: AWSAccountID?, overlapMs: Int64 = 120_000, lagMs: Int64 = 10_000,
                 initialLookbackMs: Int64 = 300_000, incompleteMaxAgeMs: Int64 = 300_000, maxBatchBytes: Int = 1_048_576,
+                maxBatchTransactions: Int = 250, encoding: TransactionEncoding = .native,
                 pullMarginMs: Int64 = 10_000, logGroupConcurrency: Int = 4) {
         self.region = region
         self.accountId = accountId
@@ -25,6 +29,8 @@ public struct TickSettings: Sendable {
         self.initialLookbackMs = initialLookbackMs
         self.incompleteMaxAgeMs = incompleteMaxAgeMs
         self.maxBatchBytes = maxBatchBytes
+        self.maxBatchTransactions = maxBatchTransactions
+        self.encoding = encoding
         self.pullMarginMs = pullMarginMs
         self.logGroupConcurrency = max(1, logGroupConcurrency)
     }
@@ -208,16 +214,9 @@ public struct TickRunner: Sendable {
                          [("error", .string(String(describing: error)))])
             }
         }
-        var filter = self.filter
-        var filterCounters = FilterCounters()
-        var batcher = JSONArrayBatcher(maxBytes: settings.maxBatchBytes)
-        let emit: (Transaction) -> Void = { t in
-            guard filter.keep(t, counters: &filterCounters) else { return }
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(2048)
-            t.encodeJSON(into: &bytes)
-            batcher.append(record: bytes)
-        }
+        var batcher = TransactionBatcher(encoding: settings.encoding, filter: filter, maxBytes: settings.maxBatchBytes,
+                                         maxRecords: settings.maxBatchTransactions)
+        let emit: (Transaction) -> Void = { t in batcher.add(t) }
 
         // 3. Every page until no nextToken, or until the deadline is near.
         let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
@@ -278,7 +277,12 @@ public struct TickRunner: Sendable {
         } else {
             outcome.traffic = mapper.takeCounters()
         }
-        outcome.traffic.filtered = filterCounters
+        outcome.traffic.filtered = batcher.filtered
+        outcome.traffic.encoding = batcher.counters
+        if outcome.traffic.encoding.notEncodedTotal > 0 {
+            log.warn("transactions the payload format cannot express were not sent",
+                     outcome.traffic.encoding.notEncoded.sorted { $0.key < $1.key }.map { ($0.key, .of($0.value)) })
+        }
         batcher.close()
         guard await deliver(batcher.take(), into: &outcome, deadline: deadline) else { return outcome }
 

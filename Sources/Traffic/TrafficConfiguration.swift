@@ -18,6 +18,8 @@ public struct TrafficConfiguration: Sendable {
         public var secret: SecretReference?
         public var tokenAuthMethod: TokenAuthMethod
         public var maxInFlight: Int
+        public var payloadFormat: PayloadFormat
+        public var contentEncoding: ContentEncoding
     }
 
     public var region: AWSRegion
@@ -36,6 +38,9 @@ public struct TrafficConfiguration: Sendable {
     public var contentTypeRegex: String?
     public var excludedExtensionsRegex: String?
     public var maxBatchBytes: Int
+    public var maxBatchTransactions: Int
+    /// Sent for a required Edge address the logs do not give (`UAP_EDGE_UNKNOWN_IP`).
+    public var edgeUnknownAddress: String
     public var delivery: Delivery
     public var stateURI: String?
     /// Stop pulling when less than this is left before the deadline.
@@ -70,8 +75,11 @@ public struct TrafficConfiguration: Sendable {
             }
             let method = p.choice("UAP_TOKEN_AUTH_METHOD", default: TokenAuthMethod.body)
             let inFlight = p.int("UAP_MAX_IN_FLIGHT", default: 4, range: 1...32)
+            let format = p.choice("UAP_PAYLOAD_FORMAT", default: PayloadFormat.edge)
+            let encoding = p.choice("UAP_CONTENT_ENCODING", default: ContentEncoding.identity)
             if let url { delivery = .uap(UAP(transactionsURL: url, authEnabled: auth, tokenURL: tokenURL, clientID: clientID,
-                                              secret: secret, tokenAuthMethod: method, maxInFlight: inFlight)) }
+                                              secret: secret, tokenAuthMethod: method, maxInFlight: inFlight,
+                                              payloadFormat: format, contentEncoding: encoding)) }
         }
         let stateURI = p.string("STATE_URI")
         if let stateURI, !stateURI.hasPrefix("s3://"), !stateURI.hasPrefix("file://") {
@@ -82,6 +90,8 @@ public struct TrafficConfiguration: Sendable {
         do { _ = try TransactionFilter(contentTypePattern: contentType, excludedExtensionsPattern: excluded) } catch {
             p.problems.append(error.description)
         }
+        let unknownAddress = p.string("UAP_EDGE_UNKNOWN_IP") ?? EdgeEncodingOptions.defaultUnknownAddress
+        if !IPAddress.isValid(unknownAddress) { p.problems.append("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address") }
         let config = TrafficConfiguration(
             region: AWSRegion(region ?? ""), accountId: p.string("AWS_ACCOUNT_ID").map(AWSAccountID.init),
             enableRest: enableRest, enableHTTP: enableHTTP, autoDiscovery: autoDiscovery, apiList: apiList,
@@ -93,9 +103,17 @@ public struct TrafficConfiguration: Sendable {
             initialLookbackSeconds: p.int("POLL_INITIAL_LOOKBACK_SECONDS", default: 300, range: 0...86_400 * 14),
             contentTypeRegex: contentType, excludedExtensionsRegex: excluded,
             maxBatchBytes: p.int("MAX_BATCH_BYTES", default: 1_048_576, range: 4_096...6_291_456),
+            maxBatchTransactions: p.int("MAX_BATCH_TRANSACTIONS", default: 250, range: 1...10_000),
+            edgeUnknownAddress: unknownAddress,
             delivery: delivery, stateURI: stateURI,
             deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300))
         return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+    }
+
+    /// The wire encoding of the configured delivery: the UAP payload format, or native for NDJSON output.
+    public func encoding(toolVersion: String) -> TransactionEncoding {
+        guard case .uap(let uap) = delivery, uap.payloadFormat == .edge else { return .native }
+        return .edge(EdgeEncodingOptions(toolVersion: toolVersion, unknownAddress: edgeUnknownAddress))
     }
 
     public func makeFilter() throws(FilterPatternError) -> TransactionFilter {

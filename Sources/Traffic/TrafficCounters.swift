@@ -27,6 +27,8 @@ public struct TrafficCounters: Sendable, Equatable {
     /// Of `transactionsEmitted`, those flagged `incomplete`.
     public var transactionsIncomplete = 0
     public var filtered = FilterCounters()
+    /// Transactions the wire encoding could not express, and headers it left out.
+    public var encoding = EncodingCounters()
 
     public init() {}
 
@@ -40,6 +42,7 @@ public struct TrafficCounters: Sendable, Equatable {
         lhs.transactionsIncomplete += rhs.transactionsIncomplete
         lhs.filtered.contentType += rhs.filtered.contentType
         lhs.filtered.excludedExtension += rhs.filtered.excludedExtension
+        lhs.encoding += rhs.encoding
     }
 
     /// Writes the counters as one JSON object value (for the run summary).
@@ -57,6 +60,7 @@ public struct TrafficCounters: Sendable, Equatable {
         w.field("contentType", filtered.contentType)
         w.field("excludedExtension", filtered.excludedExtension)
         w.endObject()
+        w.key("encoding"); encoding.write(to: &w)
         w.endObject()
     }
 }

@@ -51,9 +51,10 @@ extension Transaction {
         w.key("query"); writePairs(request.query, to: &w)
         w.field("httpVersion", request.httpVersion)
         w.field("clientIp", request.clientIp)
+        w.field("connectionIp", request.connectionIp)
         w.key("headers"); writePairs(request.headers, to: &w)
         w.field("headersTruncated", request.headersTruncated)
-        w.field("body", request.body)
+        w.key("body"); writeBody(request.body, to: &w)
         w.field("bodyTruncated", request.bodyTruncated)
         w.endObject()
 
@@ -62,7 +63,7 @@ extension Transaction {
         w.key("status"); if let status = response.status { w.int(status) } else { w.null() }
         w.key("headers"); writePairs(response.headers, to: &w)
         w.field("headersTruncated", response.headersTruncated)
-        w.field("body", response.body)
+        w.key("body"); writeBody(response.body, to: &w)
         w.field("bodyTruncated", response.bodyTruncated)
         w.key("contentLength"); if let length = response.contentLength { w.int(length) } else { w.null() }
         w.endObject()
@@ -75,6 +76,26 @@ extension Transaction {
         w.field("error", error)
         w.field("truncatedLines", truncatedLines)
         w.endObject()
+    }
+
+    /// Body bytes as a JSON string. Invalid UTF-8 becomes U+FFFD: JSON text cannot carry it (the Edge format can).
+    private func writeBody(_ body: MessageBody?, to w: inout JSONWriter) {
+        guard let body else { w.null(); return }
+        if Self.isValidUTF8(body.bytes) { w.string(utf8: body.bytes) } else { w.string(body.text) }
+    }
+
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        // Fast path: ASCII only.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return true }
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
     }
 
     private func writePairs(_ pairs: [NameValuePair], to w: inout JSONWriter) {

@@ -42,11 +42,15 @@ public struct TransactionRequest: Sendable, Equatable {
     /// nil when the log does not say (REST execution logs never do).
     public var httpVersion: String?
     public var clientIp: String?
+    /// The address that opened the connection to API Gateway, when the log shows it: REST, the last hop of
+    /// `X-Forwarded-For` (appended by API Gateway's own front end, so not client-controlled); HTTP APIs,
+    /// `$context.identity.sourceIp`.
+    public var connectionIp: String?
     public var headers: [NameValuePair] = []
     /// The header map line was cut by CloudWatch's 1 KiB limit: later headers are missing and the last value may be partial.
     public var headersTruncated = false
     /// nil when no body line was logged; a truncation marker when `bodyTruncated`.
-    public var body: String?
+    public var body: MessageBody?
     public var bodyTruncated = false
 
     public init() {}
@@ -60,7 +64,7 @@ public struct TransactionResponse: Sendable, Equatable {
     public var status: Int?
     public var headers: [NameValuePair] = []
     public var headersTruncated = false
-    public var body: String?
+    public var body: MessageBody?
     public var bodyTruncated = false
     /// The response length the access log reported (HTTP APIs), when known.
     public var contentLength: Int?

@@ -1,4 +1,4 @@
-// Delivers transaction batches to UAP: gzip, bearer token, several in flight, retries inside the deadline.
+// Delivers transaction batches to UAP: bearer token, optional gzip, several in flight, retries inside the deadline.
 import Glibc
 import HTTP
 import Pipeline
@@ -10,11 +10,15 @@ public struct UAPSinkSettings: Sendable {
     public var maxInFlight: Int
     public var retry: RetryPolicy
     public var requestTimeout: Duration
+    /// `identity` (the published Edge producer sends uncompressed JSON) or `gzip`.
+    public var contentEncoding: ContentEncoding
 
     public init(transactionsURL: String, tokens: ClientCredentialsTokenProvider?, maxInFlight: Int = 4,
-                retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30)) {
+                retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30),
+                contentEncoding: ContentEncoding = .identity) {
         self.transactionsURL = transactionsURL
         self.tokens = tokens
+        self.contentEncoding = contentEncoding
         self.maxInFlight = max(1, maxInFlight)
         self.retry = retry
         self.requestTimeout = requestTimeout
@@ -44,16 +48,19 @@ public final class UAPSink: BatchSink {
     func post(_ batch: Batch, deadline: Deadline) async -> DeliveryReport {
         var report = DeliveryReport()
         report.bytesRaw = batch.bytes.count
-        let body: [UInt8]
-        do { body = try GzipCompressor.compress(batch.bytes) } catch {
-            return failed(batch, report, "gzip failed: \(error)")
+        var body = batch.bytes
+        var headers = [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json")]
+        if settings.contentEncoding == .gzip {
+            do { body = try GzipCompressor.compress(batch.bytes) } catch {
+                return failed(batch, report, "gzip failed: \(error)")
+            }
+            headers.append(HTTPHeader("Content-Encoding", "gzip"))
         }
         let started = EpochMillis.now()
         let retries = Locked(0)
         // One fresh token after a 401 (it may have been revoked or expired early); a second 401 is a failure.
         for attempt in 0..<2 {
-            var headers = [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Content-Encoding", "gzip"),
-                           HTTPHeader("Accept", "application/json")]
+            var headers = headers
             var token: String?
             if let tokens = settings.tokens {
                 do { token = try await tokens.token(deadline: deadline) } catch {

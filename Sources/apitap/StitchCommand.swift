@@ -14,7 +14,9 @@ struct Stitch: ParsableCommand {
         (for example from `aws logs filter-log-events ... | jq -c '.events[]'`). Log groups named \
         API-Gateway-Execution-Logs_{apiId}/{stage} are stitched as REST execution logs; any other as HTTP API access logs. \
         Requests still incomplete at the end of the input are written flagged "incomplete". A summary goes to stderr. \
-        CONTENT_TYPE_REGEX and EXCLUDED_EXTENSIONS_REGEX apply as in the tick unless --no-filter.
+        CONTENT_TYPE_REGEX and EXCLUDED_EXTENSIONS_REGEX apply as in the tick unless --no-filter. \
+        --format edge writes exactly the objects the UAP sink puts into a batch's "data" array; transactions that \
+        format cannot express (no method, path or status) are counted in the summary, not written.
         """
     )
 
@@ -32,6 +34,9 @@ struct Stitch: ParsableCommand {
 
     @Flag(name: .long, help: "Write every transaction, ignoring the content-type and extension filters.")
     var noFilter = false
+
+    @Option(name: .long, help: "Output format: native (apitap's documented format) or edge (UAP API Edge objects).")
+    var format: PayloadFormat = .native
 
     func run() throws {
         let env = ProcessEnvironment.current
@@ -51,11 +56,12 @@ struct Stitch: ParsableCommand {
             fd = 0
         }
         defer { if fd != 0 { close(fd) } }
+        let encoding = try encoding(env)
         let counters: TrafficCounters
         do {
             counters = try NDJSONStitchSession.run(
                 logGroup: LogGroupName(logGroup), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
-                accountId: accountId.map(AWSAccountID.init), filter: filter, input: fd) { bytes in
+                accountId: accountId.map(AWSAccountID.init), filter: filter, encoding: encoding, input: fd) { bytes in
                 try? FileIO.writeAll(1, bytes)
             }
         } catch {
@@ -64,6 +70,23 @@ struct Stitch: ParsableCommand {
         }
         var w = JSONWriter()
         counters.write(to: &w)
+        if counters.encoding.notEncodedTotal > 0 {
+            FileOutput.stderr("stitch: \(counters.encoding.notEncodedTotal) transaction(s) the \(format.rawValue) format cannot express were not written\n")
+        }
         FileOutput.stderr("stitch: " + w.string + "\n")
     }
+
+    func encoding(_ env: [String: String]) throws(ValidationError) -> TransactionEncoding {
+        switch format {
+        case .native: return .native
+        case .edge:
+            let unknown = env["UAP_EDGE_UNKNOWN_IP"] ?? EdgeEncodingOptions.defaultUnknownAddress
+            guard EdgeEncodingOptions.isValidAddress(unknown) else {
+                throw ValidationError("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address")
+            }
+            return .edge(EdgeEncodingOptions(toolVersion: ApitapVersion.current, unknownAddress: unknown))
+        }
+    }
 }
+
+extension PayloadFormat: ExpressibleByArgument {}

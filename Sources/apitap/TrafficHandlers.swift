@@ -27,7 +27,8 @@ enum TrafficSetup {
                                                         method: uap.tokenAuthMethod, secret: try secretSource(secret, aws: aws))
             }
             return UAPSink(client: client, settings: UAPSinkSettings(transactionsURL: uap.transactionsURL, tokens: tokens,
-                                                                     maxInFlight: uap.maxInFlight), logger: logger)
+                                                                     maxInFlight: uap.maxInFlight,
+                                                                     contentEncoding: uap.contentEncoding), logger: logger)
         }
     }
 
@@ -62,7 +63,9 @@ actor AWSLogsHandler: LambdaHandler {
         let filter: TransactionFilter
         do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
         processor = SubscriptionProcessor(region: config.region, accountId: config.accountId, filter: filter,
-                                          maxBatchBytes: config.maxBatchBytes, incompleteMaxAgeSeconds: config.incompleteMaxAgeSeconds)
+                                          maxBatchBytes: config.maxBatchBytes, maxBatchTransactions: config.maxBatchTransactions,
+                                          encoding: config.encoding(toolVersion: ApitapVersion.current),
+                                          incompleteMaxAgeSeconds: config.incompleteMaxAgeSeconds)
         sink = try TrafficSetup.sink(config, logger: context.logger)
         marginMs = Int64(config.deadlineMarginSeconds) * 1000
     }
@@ -137,6 +140,7 @@ actor TickHandler: LambdaHandler {
             region: config.region, accountId: account, overlapMs: Int64(config.pollOverlapSeconds) * 1000,
             lagMs: Int64(config.pollLagSeconds) * 1000, initialLookbackMs: Int64(config.initialLookbackSeconds) * 1000,
             incompleteMaxAgeMs: Int64(config.incompleteMaxAgeSeconds) * 1000, maxBatchBytes: config.maxBatchBytes,
+            maxBatchTransactions: config.maxBatchTransactions, encoding: config.encoding(toolVersion: ApitapVersion.current),
             pullMarginMs: Int64(config.deadlineMarginSeconds) * 1000)
         let runner = TickRunner(settings: settings, pager: pager, store: store, sink: sink, limiter: limiter, filter: filter,
                                 logger: context.logger)

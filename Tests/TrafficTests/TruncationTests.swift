@@ -18,7 +18,7 @@ import Testing
         ]
         for (path, marker) in expected {
             let t = try #require(byPath[path], "\(path)")
-            #expect(t.response.body == marker, "\(path)")
+            #expect(t.response.body?.text == marker, "\(path)")
             #expect(t.response.bodyTruncated, "\(path)")
             #expect(!t.request.bodyTruncated, "\(path)")
             #expect(t.request.headers.value("cq-discovery-only") == "true", "\(path)")

@@ -1,4 +1,4 @@
-// Starts the strict UAP test double (Tests/Support/uap_double.py) over HTTPS with a fresh test CA, and stops it by PID.
+// Starts the strict UAP Edge double (Tests/Support/uap_edge_double.py) over HTTPS with a fresh test CA, and stops it by PID.
 import Foundation
 
 final class UAPDouble {
@@ -10,11 +10,11 @@ final class UAPDouble {
     var caPath: String { directory.appendingPathComponent("ca.pem").path }
     var recordsPath: String { directory.appendingPathComponent("records.ndjson").path }
     var base: String { "https://127.0.0.1:\(port)" }
-    var tokenURL: String { base + "/oauth/token" }
+    var tokenURL: String { base + "/auth/realms/cequence/protocol/openid-connect/token" }
     var transactionsURL: String { base + "/api-transactions" }
 
-    init(faults: [String] = [], tokenTTL: Int = 3600, maxBatchBytes: Int = 1_048_576, noAuth: Bool = false,
-         slowSeconds: Double = 3) throws {
+    init(faults: [String] = [], tokenTTL: Int = 3600, maxBatchBytes: Int = 1_048_576, maxBatchTransactions: Int = 250,
+         noAuth: Bool = false, acceptGzip: Bool = false, slowSeconds: Double = 3) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("apitap-uap-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let d = directory.path
@@ -35,13 +35,15 @@ final class UAPDouble {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var args = ["python3", root.appendingPathComponent("Tests/Support/uap_double.py").path, "--port", "0",
+        var args = ["python3", root.appendingPathComponent("Tests/Support/uap_edge_double.py").path, "--port", "0",
                     "--cert", "\(d)/server.pem", "--key", "\(d)/server.key",
-                    "--schema", root.appendingPathComponent("docs/transaction.schema.json").path,
+                    "--schema", root.appendingPathComponent("docs/edge-transaction.schema.json").path,
                     "--records", "\(d)/records.ndjson", "--client-id", clientID, "--client-secret", clientSecret,
-                    "--token-ttl", "\(tokenTTL)", "--max-batch-bytes", "\(maxBatchBytes)", "--faults", faults.joined(separator: ","),
+                    "--token-ttl", "\(tokenTTL)", "--max-batch-bytes", "\(maxBatchBytes)",
+                    "--max-batch-transactions", "\(maxBatchTransactions)", "--faults", faults.joined(separator: ","),
                     "--slow-seconds", "\(slowSeconds)"]
         if noAuth { args.append("--no-auth") }
+        if acceptGzip { args.append("--accept-gzip") }
         process.arguments = args
         let out = Pipe()
         process.standardOutput = out

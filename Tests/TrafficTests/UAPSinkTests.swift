@@ -1,4 +1,5 @@
-// The UAP sink against the strict UAP double: tokens, gzip, schema, batch size, and faults that must lose nothing.
+// The UAP sink against the strict Edge double: tokens, the Edge envelope and schema, gzip when asked, batch caps, and faults
+// that must lose nothing.
 import AWS
 import Foundation
 import HTTP
@@ -9,9 +10,12 @@ import Testing
 @Suite(.serialized) struct UAPSinkTests {
     static let quiet = Logger(level: .fatal, sink: { _ in })
 
-    /// `n` schema-valid transactions with distinct ids, batched at `maxBytes`.
-    static func batches(_ n: Int, maxBytes: Int, idPrefix: String = "t") -> (batches: [Batch], ids: Set<String>) {
-        var batcher = JSONArrayBatcher(maxBytes: maxBytes)
+    static let edge = TransactionEncoding.edge(EdgeEncodingOptions(toolVersion: "0.0.0-test"))
+
+    /// `n` valid transactions with distinct ids, batched at `maxBytes` / `maxRecords` in `encoding`.
+    static func batches(_ n: Int, maxBytes: Int, maxRecords: Int = 250, idPrefix: String = "t",
+                        encoding: TransactionEncoding = edge) -> (batches: [Batch], ids: Set<String>) {
+        var batcher = TransactionBatcher(encoding: encoding, filter: nil, maxBytes: maxBytes, maxRecords: maxRecords)
         var ids = Set<String>()
         for i in 0..<n {
             var request = TransactionRequest()
@@ -19,35 +23,38 @@ import Testing
             request.host = "api.example.com"
             request.path = "/orders/\(i)"
             request.headers = [NameValuePair("Content-Type", "application/json"), NameValuePair("X-Forwarded-For", "203.0.113.9")]
-            request.body = #"{"item":\#(i),"note":"\#(String(repeating: "x", count: i % 300))"}"#
+            request.clientIp = "203.0.113.9"
+            request.connectionIp = "203.0.113.9"
+            request.body = MessageBody(#"{"item":\#(i),"note":"\#(String(repeating: "x", count: i % 300))"}"#)
             var response = TransactionResponse()
             response.status = 200
             response.headers = [NameValuePair("Content-Type", "application/json")]
             response.body = #"{"ok":true}"#
             let id = "\(idPrefix)-\(i)"
             ids.insert(id)
-            let t = Transaction(
+            batcher.add(Transaction(
                 id: id,
                 source: TransactionSource(type: .restExecutionLog, region: AWSRegion("eu-west-2"), accountId: AWSAccountID("123456789012"),
                                           apiId: "a1b2c3d4e5", stage: "prod", logGroup: LogGroupName("API-Gateway-Execution-Logs_a1b2c3d4e5/prod"),
                                           logStream: LogStreamName("stream-1")),
                 requestId: RequestID("req-\(i)"), startTime: EpochMillis(1_763_780_000_000 + Int64(i)),
-                endTime: EpochMillis(1_763_780_000_020 + Int64(i)), request: request, response: response)
-            var bytes: [UInt8] = []
-            t.encodeJSON(into: &bytes)
-            batcher.append(record: bytes)
+                endTime: EpochMillis(1_763_780_000_020 + Int64(i)), request: request, response: response))
         }
         batcher.close()
         return (batcher.take(), ids)
     }
 
+    static func receivedIds(_ double: UAPDouble) throws -> [String] {
+        try double.records().compactMap { $0["transaction-id"] as? String }
+    }
+
     func sink(_ double: UAPDouble, auth: Bool = true, retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(20), cap: .milliseconds(200)),
-              timeout: Duration = .seconds(30)) throws -> (UAPSink, ClientCredentialsTokenProvider?) {
+              timeout: Duration = .seconds(30), contentEncoding: ContentEncoding = .identity) throws -> (UAPSink, ClientCredentialsTokenProvider?) {
         let client = try HTTPClient(caBundle: CABundle.resolve(environment: ["SSL_CERT_FILE": double.caPath]))
         let secret = double.clientSecret
         let tokens = auth ? ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: double.tokenURL, clientID: double.clientID) { secret } : nil
         let settings = UAPSinkSettings(transactionsURL: double.transactionsURL, tokens: tokens, maxInFlight: 4, retry: retry,
-                                       requestTimeout: timeout)
+                                       requestTimeout: timeout, contentEncoding: contentEncoding)
         return (UAPSink(client: client, settings: settings, logger: Self.quiet), tokens)
     }
 
@@ -60,27 +67,54 @@ import Testing
         let report = await sink.deliver(batches, deadline: .after(milliseconds: 60_000))
         #expect(report.allDelivered)
         #expect(report.deliveredRecords == 2_500)
-        #expect(report.bytesSent < report.bytesRaw / 3, "bodies go gzip-compressed")
-        let received = try double.records().compactMap { $0["id"] as? String }
+        #expect(report.bytesSent == report.bytesRaw, "uncompressed, as the published producer sends")
+        let received = try Self.receivedIds(double)
         #expect(received.count == 2_500)
         #expect(Set(received) == ids)
         let stats = try double.stats()
         #expect(stats["tokensIssued"] as? Int == 1, "the token is cached across batches")
         #expect((stats["rejected"] as? [String: Int])?.isEmpty == true)
+        #expect((stats["maxBatchTransactionsSeen"] as? Int ?? 0) <= 250)
+    }
+
+    @Test func gzipWhenAskedAndTheCountCapHolds() async throws {
+        let double = try UAPDouble(maxBatchTransactions: 40, acceptGzip: true)
+        let (sink, _) = try sink(double, contentEncoding: .gzip)
+        let (batches, ids) = Self.batches(300, maxBytes: 1_048_576, maxRecords: 40)
+        #expect(batches.count == 8)
+        let report = await sink.deliver(batches, deadline: .after(milliseconds: 60_000))
+        #expect(report.allDelivered, "failures: \(report.failures)")
+        #expect(report.bytesSent < report.bytesRaw / 3, "bodies go gzip-compressed")
+        #expect(Set(try Self.receivedIds(double)) == ids)
+        let stats = try double.stats()
+        #expect(stats["maxBatchTransactionsSeen"] as? Int == 40)
+        #expect((stats["contentEncodings"] as? [String: Int])?["gzip"] == 8)
+    }
+
+    @Test func theStrictDoubleRefusesWhatEdgeWouldNot() async throws {
+        // gzip to a collector that does not take it, and apitap's native objects: both refused, nothing recorded.
+        let double = try UAPDouble()
+        let (gzipSink, _) = try sink(double, contentEncoding: .gzip)
+        let gz = await gzipSink.deliver(Self.batches(3, maxBytes: 1_048_576).batches, deadline: .after(milliseconds: 20_000))
+        #expect(gz.failedBatches == 1 && gz.failures.first?.contains("415") == true, "\(gz.failures)")
+        let (plain, _) = try sink(double)
+        let native = await plain.deliver(Self.batches(3, maxBytes: 1_048_576, encoding: .native).batches, deadline: .after(milliseconds: 20_000))
+        #expect(native.failedBatches == 1 && native.failures.first?.contains("400") == true, "\(native.failures)")
+        #expect(try double.records().isEmpty)
     }
 
     @Test func faultsLoseNothing() async throws {
-        let double = try UAPDouble(faults: ["500", "429", "drop", "slow", "expire", "500"], maxBatchBytes: 65_536, slowSeconds: 2)
+        let double = try UAPDouble(faults: ["500", "429", "drop", "reset", "slow", "expire", "500"], maxBatchBytes: 65_536, slowSeconds: 2)
         let (sink, _) = try sink(double, timeout: .milliseconds(800))
         let (batches, ids) = Self.batches(1_200, maxBytes: 65_536)
         let report = await sink.deliver(batches, deadline: .after(milliseconds: 60_000))
         #expect(report.allDelivered, "failures: \(report.failures)")
         #expect(report.retries >= 4)
-        let received = Set(try double.records().compactMap { $0["id"] as? String })
+        let received = Set(try Self.receivedIds(double))
         #expect(received == ids, "every transaction arrives; a slow answer may cause a duplicate, never a gap")
         let stats = try double.stats()
         #expect(stats["tokensIssued"] as? Int == 2, "the expired token is replaced once")
-        #expect((stats["faultsInjected"] as? [String])?.count == 6)
+        #expect((stats["faultsInjected"] as? [String])?.count == 7)
     }
 
     @Test func aRefusedBatchIsReportedNotRetried() async throws {
@@ -148,5 +182,20 @@ import Testing
         }
         #expect(seen == Array(0..<50))
         #expect(b.oversizeRecords > 0, "records over 98 bytes travel alone and are counted")
+    }
+
+    @Test func anEnvelopeCountsAgainstTheByteLimit() throws {
+        var b = JSONArrayBatcher(maxBytes: 120, maxRecords: 3, envelope: .object(arrayKey: "data"))
+        for i in 0..<20 { b.append(record: Array(#"{"i":\#(i),"pad":"\#(String(repeating: "p", count: i))"}"#.utf8)) }
+        b.close()
+        var seen: [Int] = []
+        for batch in b.take() {
+            let object = try JSONSerialization.jsonObject(with: Data(batch.bytes)) as? [String: Any]
+            let data = object?["data"] as? [[String: Any]] ?? []
+            #expect(data.count == batch.count && batch.count <= 3)
+            if batch.count > 1 { #expect(batch.bytes.count <= 120) }
+            seen += data.compactMap { $0["i"] as? Int }
+        }
+        #expect(seen == Array(0..<20))
     }
 }

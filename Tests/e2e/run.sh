@@ -192,7 +192,9 @@ while True: held.append(s.accept()[0])' "$hole" >/dev/null 2>&1 &
 }
 
 # ---------------------------------------------------------------- end to end in ministack
-keys() { jq -r '[.source.logGroup, .source.logStream, .requestId] | join("|")' "$1" | sort; }
+# Ids of what the Edge double received, and of the oracle's (native) transactions that Edge can express.
+keys() { jq -r '."transaction-id"' "$1" | sort; }
+oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
 
 test_ministack() {
   local venv="$root/.venv-ministack" moto ms_port ms uap log="$work/ministack.log"
@@ -216,8 +218,8 @@ test_ministack() {
 
   uap=$(free_port)
   : >"$work/uap.ndjson"
-  python3 "$root/Tests/Support/uap_double.py" --port "$uap" --cert "$work/server.pem" --key "$work/server.key" \
-    --schema "$root/docs/transaction.schema.json" --records "$work/uap.ndjson" --client-id e2e-client \
+  python3 "$root/Tests/Support/uap_edge_double.py" --port "$uap" --cert "$work/server.pem" --key "$work/server.key" \
+    --schema "$root/docs/edge-transaction.schema.json" --records "$work/uap.ndjson" --client-id e2e-client \
     --client-secret e2e-secret-value --token-ttl 3600 >"$work/uap.log" 2>&1 &
   pids+=("$!")
   wait_port "$uap" || { fail "the UAP double did not start" "$(tail -3 "$work/uap.log")"; return; }
@@ -225,7 +227,7 @@ test_ministack() {
   # The oracle: the same binary's tick over the same logs, written to a file.
   if env AWS_ENDPOINT_URL="$moto" SEND_TO_UAP=false OUTPUT_FILE="$work/oracle.ndjson" STATE_URI="file://$work/state-oracle" \
        AWS_LAMBDA_LOG_LEVEL=WARN "$bin" tick --timeout 60 >"$work/oracle.out" 2>"$work/oracle.log"; then
-    keys "$work/oracle.ndjson" >"$work/oracle.keys"
+    oracle_keys "$work/oracle.ndjson" >"$work/oracle.keys"
   else fail "oracle tick" "$(tail -3 "$work/oracle.log")"; return; fi
 
   # ministack hands its own environment to the bootstraps it starts (its AWS_ENDPOINT_URL even wins over the
@@ -251,7 +253,7 @@ test_ministack() {
     {ParameterKey: "ArtifactBucketPrefix", ParameterValue: "apitap-e2e"},
     {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"},
     {ParameterKey: "UapTransactionsUrl", ParameterValue: ($u + "/api-transactions")},
-    {ParameterKey: "UapTokenUrl", ParameterValue: ($u + "/oauth/token")},
+    {ParameterKey: "UapTokenUrl", ParameterValue: ($u + "/auth/realms/cequence/protocol/openid-connect/token")},
     {ParameterKey: "UapClientId", ParameterValue: "e2e-client"},
     {ParameterKey: "UapClientSecret", ParameterValue: "e2e-secret-value"},
     {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of the tick: the release binary against moto_server (real CloudWatch Logs and API Gateway APIs)
-# and the strict UAP double over HTTPS with a test CA. Several REST stages and an HTTP API, more events than one
+# and the strict UAP Edge double over HTTPS with a test CA. Several REST stages and an HTTP API, more events than one
 # FilterLogEvents page; clean delivery, a second tick, injected faults, and kill -9 at random points.
-# The oracle is a tick of the same data written to a file: delivery must match it (by log group, stream and request id).
+# The oracle is a tick of the same data written to a file (native format): delivery must match it, by transaction id,
+# for every transaction the Edge format can express (a method, a path and a status).
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -19,10 +20,10 @@ start_double() {
   local name=$1 faults=${2:-} port
   port=$(free_port)
   : >"$work/$name.ndjson"
-  python3 "$root/Tests/Support/uap_double.py" --port "$port" --cert "$work/server.pem" --key "$work/server.key" \
-    --schema "$root/docs/transaction.schema.json" --records "$work/$name.ndjson" --client-id e2e-client \
-    --client-secret e2e-secret --token-ttl 3600 --max-batch-bytes 65536 --faults "$faults" --slow-seconds 4 \
-    >"$work/$name.double.log" 2>&1 &
+  python3 "$root/Tests/Support/uap_edge_double.py" --port "$port" --cert "$work/server.pem" --key "$work/server.key" \
+    --schema "$root/docs/edge-transaction.schema.json" --records "$work/$name.ndjson" --client-id e2e-client \
+    --client-secret e2e-secret --token-ttl 3600 --max-batch-bytes 65536 --max-batch-transactions 250 \
+    --faults "$faults" --slow-seconds 4 >"$work/$name.double.log" 2>&1 &
   pids+=("$!")
   wait_port "$port" || { echo "the UAP double did not start: $(cat "$work/$name.double.log")" >&2; return 1; }
   double_port=$port
@@ -31,7 +32,7 @@ start_double() {
 # Environment of a tick delivering to the double on $1, with checkpoints in $work/state-$2.
 uap_env() {
   printf '%s\n' "SSL_CERT_FILE=$work/ca.pem" "UAP_TRANSACTIONS_URL=https://127.0.0.1:$1/api-transactions" \
-    "UAP_TOKEN_URL=https://127.0.0.1:$1/oauth/token" "UAP_CLIENT_ID=e2e-client" "UAP_CLIENT_SECRET=e2e-secret" \
+    "UAP_TOKEN_URL=https://127.0.0.1:$1/auth/realms/cequence/protocol/openid-connect/token" "UAP_CLIENT_ID=e2e-client" "UAP_CLIENT_SECRET=e2e-secret" \
     "MAX_BATCH_BYTES=65536" "STATE_URI=file://$work/state-$2" "POLL_INITIAL_LOOKBACK_SECONDS=900"
 }
 
@@ -40,7 +41,9 @@ tick() { # tick NAME ENV-LINES... : runs one tick with those settings, logs to $
   env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
 }
 
-keys() { jq -r '[.source.logGroup, .source.logStream, .requestId] | join("|")' "$1" | sort; }
+# Ids of what the double received (Edge objects), and of the oracle's transactions that Edge can express.
+keys() { jq -r '."transaction-id"' "$1" | sort; }
+oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
 
 main() {
   [ -x "$bin" ] || { echo "no release binary at $bin: run make package" >&2; exit 1; }
@@ -56,7 +59,7 @@ main() {
 
   # The oracle: the same logs, written to a file.
   if tick oracle SEND_TO_UAP=false OUTPUT_FILE="$work/oracle.ndjson" STATE_URI="file://$work/state-oracle" POLL_INITIAL_LOOKBACK_SECONDS=900; then
-    keys "$work/oracle.ndjson" >"$work/oracle.keys"
+    oracle_keys "$work/oracle.ndjson" >"$work/oracle.keys"
   else
     fail "oracle tick" "$(tail -5 "$work/oracle.log")"; finish
   fi
@@ -73,8 +76,14 @@ main() {
   start_double clean; port=$double_port
   mapfile -t e < <(uap_env "$port" clean)
   if tick clean1 "${e[@]}" && diff -q <(keys "$work/clean.ndjson") "$work/oracle.keys" >/dev/null; then
-    pass "a tick delivers every request exactly once (token, gzip, schema and 64 KiB batches checked by the double)"
+    pass "a tick delivers every request exactly once (token, Edge schema, 64 KiB and 250-transaction batches checked by the double)"
   else fail "clean tick" "received $(wc -l <"$work/clean.ndjson") of $n" "$(tail -3 "$work/clean1.log")"; fi
+  local all not_encoded
+  all=$(wc -l <"$work/oracle.ndjson")
+  not_encoded=$(jq '[.traffic.encoding.notEncoded[]] | add // 0' "$work/clean1.out")
+  if [ "$((all - n))" -eq "${not_encoded:-x}" ]; then
+    pass "the $not_encoded transactions Edge cannot express (no method, path or status) are counted in the summary"
+  else fail "not-encoded count" "oracle $all, expressible $n, summary says $not_encoded"; fi
   local rejected
   rejected=$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq -c .rejected)
   if [ "$rejected" = "{}" ]; then pass "the double rejected nothing"; else fail "the double rejected posts" "$rejected"; fi
@@ -85,7 +94,7 @@ main() {
   else fail "second tick" "records went from $before to $(wc -l <"$work/clean.ndjson")"; fi
 
   # Faults: 500s, 429 with Retry-After, a slow answer, dropped connections and an expired token lose nothing.
-  start_double faults "500,429,drop,slow,expire,500,drop,429"; port=$double_port
+  start_double faults "500,429,drop,slow,expire,500,reset,429"; port=$double_port
   mapfile -t e < <(uap_env "$port" faults)
   local tries=0
   until tick "faults$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
@@ -94,7 +103,7 @@ main() {
   missing=$(comm -13 <(keys "$work/faults.ndjson" | sort -u) "$work/oracle.keys")
   if [ -n "$missing" ]; then
     fail "faults lost requests" "missing $(wc -l <<<"$missing")"
-  else pass "with injected 500/429/slow/drop/expired-token faults nothing is lost (ticks needed: $((tries + 1)))"; fi
+  else pass "with injected 500/429/slow/drop/reset/expired-token faults nothing is lost (ticks needed: $((tries + 1)))"; fi
   local tokens
   tokens=$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq .tokensIssued)
   if [ "$tokens" -ge 2 ]; then pass "the expired token was replaced ($tokens tokens issued)"; else fail "token renewal" "tokens=$tokens"; fi
@@ -118,10 +127,10 @@ main() {
     fail "kill -9 lost requests" "missing $(wc -l <<<"$missing")"
   else pass "kill -9 at six random points, then a tick: nothing lost ($(wc -l <"$work/kills.ndjson") records for $n requests)"; fi
   local inconsistent
-  inconsistent=$(jq -r '[.source.logGroup, .source.logStream, .requestId, .id] | join("|")' "$work/kills.ndjson" | sort -u |
-    cut -d'|' -f1-3 | uniq -d | wc -l)
-  if [ "$inconsistent" -eq 0 ]; then pass "every duplicate carries the same id as the original"
-  else fail "duplicates with different ids" "$inconsistent requests"; fi
+  inconsistent=$(jq -c '[."transaction-id", .request."http-method", .request."uri-query-fragment", .response."status-code", .request.body.data]' \
+    "$work/kills.ndjson" | sort -u | jq -r '.[0]' | uniq -d | wc -l)
+  if [ "$inconsistent" -eq 0 ]; then pass "every re-sent transaction is identical to the original, id included"
+  else fail "re-sends that differ from the original" "$inconsistent transaction ids"; fi
 
   # awslogs through the binary with a real subscription payload (gzip + base64 by the system tools).
   local group payload

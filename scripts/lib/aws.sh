@@ -142,6 +142,9 @@ stack_parameters_json() {
     --arg UapClientSecret "$(cfg UAP_CLIENT_SECRET)" \
     --arg UapTokenUrl "$(cfg UAP_TOKEN_URL)" \
     --arg UapTransactionsUrl "$(cfg UAP_TRANSACTIONS_URL)" \
+    --arg UapPayloadFormat "$(cfg UAP_PAYLOAD_FORMAT edge)" \
+    --arg UapContentEncoding "$(cfg UAP_CONTENT_ENCODING identity)" \
+    --arg MaxBatchTransactions "$(cfg MAX_BATCH_TRANSACTIONS 250)" \
     --arg LogRetentionDays "$(cfg LOG_RETENTION_DAYS 14)" \
     --arg ScheduleExpression "$(cfg SCHEDULE_EXPRESSION "rate(1 minute)")" \
     --arg LambdaRoleArn "$(cfg LAMBDA_ROLE_ARN)" \

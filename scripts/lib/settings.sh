@@ -250,6 +250,9 @@ check_tick_settings() {
   check_bool HTTP_ACCESS_LOGS_ALREADY_ENABLED false
   check_bool ENABLE_DEFAULT_STAGE_LOGGING false
   check_url UAP_TRANSACTIONS_URL
+  check_enum UAP_PAYLOAD_FORMAT edge edge native
+  check_enum UAP_CONTENT_ENCODING identity identity gzip
+  check_int_range MAX_BATCH_TRANSACTIONS 250 1 10000
   if is_true UAP_AUTH_ENABLED true; then
     check_required_secret UAP_CLIENT_ID
     check_required_secret UAP_CLIENT_SECRET
