@@ -82,6 +82,8 @@ import Testing
             Issue.record("expected ResourceNotFoundException")
         } catch {
             #expect(error.code == "ResourceNotFoundException" && error.status == 400 && !error.isRetryable)
+            // CloudWatchLogsPager turns exactly this into LogGroupNotFoundError (an empty source for the tick).
+            #expect(error.isResourceNotFound)
         }
     }
 
