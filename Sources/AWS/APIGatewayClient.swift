@@ -13,6 +13,13 @@ public struct RestAPIsPage: Sendable {
     public var position: String?
 }
 
+/// A resource of a REST API: execution logs name it by `id` in some lines (throttling), by `path` in others.
+public struct RestResource: Sendable, Hashable {
+    public var id: String
+    /// The resource template (`/orders/{id}`), relative to the stage.
+    public var path: String
+}
+
 /// A stage's `methodSettings` entry (`*/*` holds the stage-wide defaults).
 public struct MethodSetting: Sendable, Equatable {
     /// `OFF`, `ERROR` or `INFO`.
@@ -85,6 +92,29 @@ public struct APIGatewayClient: Sendable {
                                               path: restPath("restapis", restApiId, "stages"), deadline: deadline)
         let json = try aws.parseJSON(body, .apiGateway, "GetStages")
         return ((json["item"] ?? json["items"])?.arrayValue ?? []).compactMap(Self.stage)
+    }
+
+    /// GET /restapis/{id}/resources, every page (`position`), 500 a page.
+    public func getResources(restApiId: String, deadline: Deadline = .distant) async throws(AWSError) -> [RestResource] {
+        var out: [RestResource] = []
+        var position: String?
+        var seen = Set<String>()
+        repeat {
+            var query: [(name: String, value: String)] = [("limit", "500")]
+            if let position { query.append(("position", position)) }
+            let body = try await aws.restJSONCall(.apiGateway, operation: "GetResources", method: .GET,
+                                                  path: restPath("restapis", restApiId, "resources"), query: query, deadline: deadline)
+            let json = try aws.parseJSON(body, .apiGateway, "GetResources")
+            for item in (json["item"] ?? json["items"])?.arrayValue ?? [] {
+                guard let id = item["id"]?.stringValue, let path = item["path"]?.stringValue else { continue }
+                out.append(RestResource(id: id, path: path))
+            }
+            position = json["position"]?.stringValue
+            if position?.isEmpty == true { position = nil }
+            // A service that hands back a token it already gave would otherwise page forever.
+            if let p = position, !seen.insert(p).inserted { position = nil }
+        } while position != nil
+        return out
     }
 
     /// Every stage of every REST API in the region, following GetRestApis' pages.

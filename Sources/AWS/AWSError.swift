@@ -44,6 +44,12 @@ public struct AWSError: Error, Sendable, CustomStringConvertible {
         "ProvisionedThroughputExceededException", "BandwidthLimitExceeded", "IDPCommunicationError",
     ]
 
+    /// The named resource does not exist (CloudWatch Logs answers `ResourceNotFoundException` with HTTP 400, API Gateway
+    /// `NotFoundException` with 404).
+    public var isResourceNotFound: Bool {
+        code == "ResourceNotFoundException" || code == "NotFoundException" || code == "NotFound"
+    }
+
     public static func isRetryable(code: String, status: Int?) -> Bool {
         if retryableCodes.contains(code) { return true }
         guard let status else { return false }

@@ -15,6 +15,8 @@ public struct CloudWatchLogsPager: LogEventPager {
             return LogEventPage(events: page.events, nextToken: page.nextToken)
         } catch where error.code == "ThrottlingException" {
             throw ThrottledError(error.message)
+        } catch where error.isResourceNotFound {
+            throw LogGroupNotFoundError(logGroup)
         }
     }
 }

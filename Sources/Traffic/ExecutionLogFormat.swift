@@ -17,8 +17,17 @@ public enum ExecutionLogFact {
     /// Lines that may follow the end marker and still belong to the request.
     case integrationEndpointRequestId(UnsafeRawBufferPointer)
     case xrayTraceId(UnsafeRawBufferPointer)
-    /// Throttling, integration failures, timeouts, authorizer denials: kept as the transaction's `error`.
+    /// Integration failures and timeouts: kept as the transaction's `error`; `Method completed with status` follows.
     case failure(UnsafeRawBufferPointer)
+    /// API Gateway answered the client itself (authorizer denial or error, resource policy, API key, request
+    /// validation) and real logs often end the request here, without `Method completed with status`. `status` is what
+    /// the client got by default gateway response; a logged status that arrives while the request is held wins.
+    case terminalFailure(UnsafeRawBufferPointer, status: Int)
+    /// `Key throttle limit exceeded for RestApi a, Stage s, Resource r, HttpMethod M. ...`: a terminal 429 that names
+    /// the method and the resource (an id such as `k0w8mc`, or a path) even when no `HTTP Method` line was logged.
+    case throttled(UnsafeRawBufferPointer, method: UnsafeRawBufferPointer, resource: UnsafeRawBufferPointer)
+    /// `Gateway response type: TYPE with status code: N`: the gateway's own answer, with the status it logged.
+    case gatewayResponse(UnsafeRawBufferPointer, status: Int)
     /// A line of the request we do not need (usage plans, endpoint request, ...).
     case other
 
@@ -118,10 +127,20 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
                 if let status = leadingInt(v) { return .completed(status: status) }
                 return .other
             }
+            if after(text, "Missing required request parameters") != nil { return .terminalFailure(text, status: 400) }
             return .other
         case UInt8(ascii: "E"):
             if let v = after(text, "Extended Request Id: ") { return .extendedRequestId(trimmed(v)) }
             if let v = after(text, "Endpoint response headers: ") { return .endpointResponseHeaders(v) }
+            if let v = after(text, "Execution failed due to ") {
+                // Authorizer failures stop the request at the gateway; integration failures (timeouts, Lambda and
+                // proxy errors) are followed by `Method completed with status`, whose status is the one to keep.
+                if after(v, "an authorizer error") != nil {
+                    return .terminalFailure(text, status: find(v, "not authorized to access this resource") != nil ? 403 : 500)
+                }
+                if find(v, ": Authorizer error") != nil { return .terminalFailure(text, status: 500) }
+                return .failure(text)
+            }
             if after(text, "Execution failed") != nil { return .failure(text) }
             return .other
         case UInt8(ascii: "H"):
@@ -134,6 +153,15 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
                                    resourcePath: trimmed(UnsafeRawBufferPointer(rebasing: v[(at + marker.utf8CodeUnitCount)...])))
             }
             return .other
+        case UInt8(ascii: "G"):
+            if let v = after(text, "Gateway response type: ") {
+                let marker: StaticString = " with status code: "
+                if let at = find(marker, in: v),
+                   let status = leadingInt(UnsafeRawBufferPointer(rebasing: v[(at + marker.utf8CodeUnitCount)...])) {
+                    return .gatewayResponse(text, status: status)
+                }
+            }
+            return .other
         case UInt8(ascii: "S"):
             if after(text, "Starting execution for request") != nil { return .startExecution }
             return .other
@@ -143,27 +171,33 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
                 guard let at = find(marker, in: v) else { return .integrationResponse(latencyMs: nil) }
                 return .integrationResponse(latencyMs: leadingInt(UnsafeRawBufferPointer(rebasing: v[(at + marker.utf8CodeUnitCount)...])))
             }
-            if after(text, "Request validation failed") != nil { return .failure(text) }
-            if after(text, "Request body does not match model schema") != nil { return .failure(text) }
+            if after(text, "Request validation failed") != nil { return .terminalFailure(text, status: 400) }
+            if after(text, "Request body does not match model schema") != nil { return .terminalFailure(text, status: 400) }
             return .other
         case UInt8(ascii: "A"):
             if let v = after(text, "AWS Integration Endpoint RequestId : ") { return .integrationEndpointRequestId(trimmed(v)) }
             if let v = after(text, "AWS Integration Endpoint RequestId: ") { return .integrationEndpointRequestId(trimmed(v)) }
-            if after(text, "API Key ") != nil, find(text, "not authorized") != nil { return .failure(text) }
+            if after(text, "API Key ") != nil, find(text, "not authorized") != nil { return .terminalFailure(text, status: 403) }
+            if after(text, "Authorizer error") != nil { return .terminalFailure(text, status: 500) }
+            if after(text, "AuthorizerConfigurationException") != nil { return .terminalFailure(text, status: 500) }
             if after(text, "Authorizer ") != nil, find(text, "fail") != nil { return .failure(text) }
             return .other
         case UInt8(ascii: "X"):
-            if let v = after(text, "X-ray Tracing ID : ") { return .xrayTraceId(trimmed(v)) }
-            if let v = after(text, "X-ray Tracing ID: ") { return .xrayTraceId(trimmed(v)) }
+            if let v = after(text, "X-ray Tracing ID : ") { return .xrayTraceId(traceId(v)) }
+            if let v = after(text, "X-ray Tracing ID: ") { return .xrayTraceId(traceId(v)) }
             return .other
         case UInt8(ascii: "K"), UInt8(ascii: "L"):
-            if after(text, "Key throttle limit exceeded") != nil { return .failure(text) }
+            if after(text, "Key throttle limit exceeded") != nil { return throttled(text) }
             if after(text, "Lambda execution failed") != nil { return .failure(text) }
             return .other
         case UInt8(ascii: "U"):
-            if after(text, "Unauthorized request") != nil { return .failure(text) }
+            if after(text, "Unauthorized request") != nil { return .terminalFailure(text, status: 401) }
+            // AWS documents that on this internal error the request is served without usage-plan limits.
+            if after(text, "Usage Plan check failed due to an internal error") != nil { return .other }
             if after(text, "Usage Plan check failed") != nil { return .failure(text) }
-            if after(text, "User: ") != nil, find(text, "is not authorized") != nil { return .failure(text) }
+            // Lambda authorizer deny, resource policy or IAM deny: the gateway answers 403 itself.
+            if after(text, "User is not authorized to access this resource") != nil { return .terminalFailure(text, status: 403) }
+            if after(text, "User: ") != nil, find(text, "is not authorized") != nil { return .terminalFailure(text, status: 403) }
             return .other
         case UInt8(ascii: "T"):
             if after(text, "Throttl") != nil { return .failure(text) }
@@ -171,6 +205,32 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
         default:
             return .other
         }
+    }
+
+    /// Splits the throttling line; a line whose fields cannot be found is still a terminal 429, with empty views.
+    static func throttled(_ text: UnsafeRawBufferPointer) -> ExecutionLogFact {
+        let empty = UnsafeRawBufferPointer(rebasing: text[text.count...])
+        var method = empty, resource = empty
+        let resourceMarker: StaticString = ", Resource "
+        let methodMarker: StaticString = ", HttpMethod "
+        if let r = find(resourceMarker, in: text), let m = find(methodMarker, in: text), m > r {
+            resource = trimmed(UnsafeRawBufferPointer(rebasing: text[(r + resourceMarker.utf8CodeUnitCount)..<m]))
+            let rest = UnsafeRawBufferPointer(rebasing: text[(m + methodMarker.utf8CodeUnitCount)...])
+            var end = 0
+            // Methods are upper-case tokens; the sentence goes on with `. Limit: ...`.
+            while end < rest.count, rest[end] >= UInt8(ascii: "A"), rest[end] <= UInt8(ascii: "Z") { end += 1 }
+            method = UnsafeRawBufferPointer(rebasing: rest[..<end])
+        }
+        return .throttled(text, method: method, resource: resource)
+    }
+
+    /// `Root=1-5c755b5d-...;Parent=...;Sampled=1` and `1-5c755b5d-...` name the same trace: keep only the trace id.
+    static func traceId(_ text: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var v = trimmed(text)
+        if let rest = after(v, "Root=") { v = rest }
+        var end = 0
+        while end < v.count, v[end] != UInt8(ascii: ";") { end += 1 }
+        return trimmed(UnsafeRawBufferPointer(rebasing: v[..<end]))
     }
 
     static func find(_ needle: StaticString, in haystack: UnsafeRawBufferPointer) -> Int? {

@@ -48,6 +48,14 @@ public struct ThrottledError: Error, CustomStringConvertible, Sendable {
     public var description: String { "throttled: \(message)" }
 }
 
+/// Thrown by a pager when the log group does not exist. API Gateway creates a stage's execution-log group on the first
+/// request it logs, so a stage whose logging was just turned on has none yet: an empty source, not a failure.
+public struct LogGroupNotFoundError: Error, CustomStringConvertible, Sendable {
+    public let logGroup: LogGroupName
+    public init(_ logGroup: LogGroupName) { self.logGroup = logGroup }
+    public var description: String { "log group \(logGroup) does not exist" }
+}
+
 /// Parses `API_LIST`: a JSON array of `{region, apiId, stage, type}` (type `rest` or `http`; an HTTP entry may name
 /// its `logGroup`). Entries for another region are skipped: each region's function reads its own.
 public enum APIList {

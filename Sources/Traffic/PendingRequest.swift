@@ -18,6 +18,20 @@ struct TruncatedParts: OptionSet, Sendable {
     ]
 }
 
+/// Where a request's status came from, weakest first: a surer source that arrives while the request is held replaces
+/// a weaker one, never the other way round.
+enum StatusSource: UInt8, Sendable, Comparable {
+    case none = 0
+    /// Inferred from a line that ends the request at the gateway (`Unauthorized request` is a 401 by default).
+    case inferred = 1
+    /// `Gateway response type: ... with status code: N`.
+    case gatewayResponse = 2
+    /// `Method completed with status: N`.
+    case methodCompleted = 3
+
+    static func < (a: StatusSource, b: StatusSource) -> Bool { a.rawValue < b.rawValue }
+}
+
 /// Values are copied out of the event as raw bytes and decoded only when the transaction is built, so a request that
 /// is still open costs a few small arrays, never the whole window.
 struct PendingRequest: Sendable {
@@ -25,16 +39,23 @@ struct PendingRequest: Sendable {
     var stream: Int32
     var firstTimestamp: Int64
     var lastTimestamp: Int64
-    /// Set by `Method completed with status`; non-nil means complete (held for trailers).
+    /// Set by `Method completed with status` or a line that ends the request at the gateway; non-nil means complete
+    /// (held for trailers).
     var endTimestamp: Int64?
     var status: Int?
+    var statusSource: StatusSource = .none
     var generation: UInt32 = 0
     /// Seen a line that says what the request was; trailer- or housekeeping-only fragments are never emitted.
     var substantive = false
     var sawStart = false
+    /// Seen `Starting execution`: a second one means a new request reused the id.
+    var sawStartExecution = false
     var extendedRequestId: [UInt8]?
     var method: [UInt8]?
     var resourcePath: [UInt8]?
+    /// The method and resource a throttling line named; used only when no `HTTP Method` line was seen.
+    var hintMethod: [UInt8]?
+    var resource: [UInt8]?
     var query: [UInt8]?
     var requestHeaders: [UInt8]?
     var requestBody: [UInt8]?
@@ -74,6 +95,7 @@ struct PendingRequest: Sendable {
         case .startExecution:
             substantive = true
             sawStart = true
+            sawStartExecution = true
         case .httpMethod(let m, let path):
             if method == nil {
                 method = Array(m)
@@ -101,21 +123,62 @@ struct PendingRequest: Sendable {
             if integrationLatencyMs == nil { integrationLatencyMs = latency }
         case .completed(let code):
             substantive = true
-            if endTimestamp == nil {
-                endTimestamp = timestamp
-                status = code
-                return true
-            }
+            return complete(status: code, source: .methodCompleted, at: timestamp)
+        case .terminalFailure(let v, let code):
+            substantive = true
+            keepFailure(v)
+            return complete(status: code, source: .inferred, at: timestamp)
+        case .gatewayResponse(let v, let code):
+            substantive = true
+            keepFailure(v)
+            return complete(status: code, source: .gatewayResponse, at: timestamp)
+        case .throttled(let v, let m, let r):
+            substantive = true
+            keepFailure(v)
+            if hintMethod == nil, !m.isEmpty { hintMethod = Array(m) }
+            if resource == nil, !r.isEmpty { resource = Array(r) }
+            return complete(status: 429, source: .inferred, at: timestamp)
         case .integrationEndpointRequestId(let v):
             if integrationRequestId == nil { integrationRequestId = Array(v) }
         case .xrayTraceId(let v):
             if xrayTraceId == nil { xrayTraceId = Array(v) }
         case .failure(let v):
-            // Kept short: it is a hint for the operator, not data.
-            if failure == nil { failure = Array(v.prefix(512)) }
+            keepFailure(v)
         case .other:
             break
         }
         return false
+    }
+
+    /// The first failure line wins: it is the cause, later ones (`Authorizer error`, gateway response) are consequences.
+    mutating func keepFailure(_ v: UnsafeRawBufferPointer) {
+        // Kept short: it is a hint for the operator, not data.
+        if failure == nil { failure = Array(v.prefix(512)) }
+    }
+
+    /// Records a status from `source`; true when this completed a request that was open (it must then be held).
+    mutating func complete(status code: Int, source: StatusSource, at timestamp: Int64) -> Bool {
+        guard source > statusSource else { return false }
+        status = code
+        statusSource = source
+        let wasOpen = endTimestamp == nil
+        endTimestamp = timestamp
+        return wasOpen
+    }
+
+    /// Whether an opening line belongs to a new request that reused this completed request's id. Lines of one request
+    /// come in any order, so an opener that this request has not seen yet (an `Extended Request Id` logged after the
+    /// `Unauthorized request` line, same millisecond) is its own, not a new request's.
+    func isReopened(by fact: ExecutionLogFact) -> Bool {
+        guard endTimestamp != nil else { return false }
+        switch fact {
+        case .extendedRequestId(let v):
+            guard let mine = extendedRequestId else { return false }
+            return !mine.elementsEqual(v)
+        case .startExecution:
+            return sawStartExecution
+        default:
+            return false
+        }
     }
 }

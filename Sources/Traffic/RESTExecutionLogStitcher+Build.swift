@@ -7,8 +7,17 @@ extension RESTExecutionLogStitcher {
     func build(_ p: PendingRequest, incomplete: Bool) -> Transaction {
         let streamName = streams[Int(p.stream)].name
         var request = TransactionRequest()
-        request.method = p.method.map(Self.text)
+        request.method = (p.method ?? p.hintMethod).map(Self.text)
         request.path = p.resourcePath.map(Self.text)
+        if let resource = p.resource.map(Self.text) {
+            // Throttling lines name the resource by id (`k0w8mc`) or, on some stages, by path.
+            if resource.hasPrefix("/") {
+                if request.path == nil { request.path = resource }
+            } else {
+                request.resourceId = resource
+                if request.path == nil { request.path = options.resourcePaths[resource] }
+            }
+        }
         if let q = p.query { request.query = ExecutionLogMap.pairs(q, truncated: p.truncated.contains(.query)) }
         if let h = p.requestHeaders {
             request.headers = ExecutionLogMap.pairs(h, truncated: p.truncated.contains(.requestHeaders))

@@ -29,11 +29,15 @@ extension RESTExecutionLogStitcher {
             w.field("lastTime", p.lastTimestamp)
             w.key("endTime"); if let end = p.endTimestamp { w.int(end) } else { w.null() }
             w.key("status"); if let status = p.status { w.int(status) } else { w.null() }
+            w.field("statusSource", Int(p.statusSource.rawValue))
             w.field("substantive", p.substantive)
             w.field("sawStart", p.sawStart)
+            w.field("sawStartExecution", p.sawStartExecution)
             Self.writeBytes("extendedRequestId", p.extendedRequestId, to: &w)
             Self.writeBytes("method", p.method, to: &w)
             Self.writeBytes("resourcePath", p.resourcePath, to: &w)
+            Self.writeBytes("hintMethod", p.hintMethod, to: &w)
+            Self.writeBytes("resource", p.resource, to: &w)
             Self.writeBytes("query", p.query, to: &w)
             Self.writeBytes("requestHeaders", p.requestHeaders, to: &w)
             Self.writeBytes("requestBody", p.requestBody, to: &w)
@@ -91,11 +95,17 @@ extension RESTExecutionLogStitcher {
             p.lastTimestamp = last
             p.endTimestamp = r["endTime"]?.int64Value
             p.status = r["status"]?.int64Value.map { Int($0) }
+            // State saved before status sources existed only ever held `Method completed` statuses.
+            p.statusSource = r["statusSource"]?.int64Value.flatMap { StatusSource(rawValue: UInt8(clamping: $0)) }
+                ?? (p.status == nil ? .none : .methodCompleted)
             p.substantive = r["substantive"]?.boolValue ?? true
             p.sawStart = r["sawStart"]?.boolValue ?? false
+            p.sawStartExecution = r["sawStartExecution"]?.boolValue ?? p.sawStart
             p.extendedRequestId = Self.bytes(r["extendedRequestId"])
             p.method = Self.bytes(r["method"])
             p.resourcePath = Self.bytes(r["resourcePath"])
+            p.hintMethod = Self.bytes(r["hintMethod"])
+            p.resource = Self.bytes(r["resource"])
             p.query = Self.bytes(r["query"])
             p.requestHeaders = Self.bytes(r["requestHeaders"])
             p.requestBody = Self.bytes(r["requestBody"])

@@ -14,11 +14,16 @@ public struct StitcherOptions: Sendable {
     public var tombstoneRetentionMs: Int64 = 5 * 60 * 1_000
     /// Upper bound on remembered ids, whatever their age (bounds memory and checkpoint size on very busy stages).
     public var maxTombstones = 100_000
+    /// Resource id → resource path of this stage's REST API (from discovery, `GET /restapis/{id}/resources`). Throttling
+    /// lines name the resource by id only; with the map such a transaction still gets its `request.path`.
+    public var resourcePaths: [String: String] = [:]
 
-    public init(trailerHoldMs: Int64 = 1_000, tombstoneRetentionMs: Int64 = 5 * 60 * 1_000, maxTombstones: Int = 100_000) {
+    public init(trailerHoldMs: Int64 = 1_000, tombstoneRetentionMs: Int64 = 5 * 60 * 1_000, maxTombstones: Int = 100_000,
+                resourcePaths: [String: String] = [:]) {
         self.trailerHoldMs = trailerHoldMs
         self.tombstoneRetentionMs = tombstoneRetentionMs
         self.maxTombstones = maxTombstones
+        self.resourcePaths = resourcePaths
     }
 }
 
@@ -134,8 +139,8 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
         if line.truncated { counters.linesTruncated += 1 }
         let key = RequestKey(stream: stream, id: RequestIDKey(line.requestId))
         if let i = requests.index(forKey: key) {
-            // `opensRequest` first: reading through `values[i]` copies the whole request, so only do it when rare.
-            if line.fact.opensRequest, requests.values[i].endTimestamp != nil {
+            // `opensRequest` first and read in place: a plain read of `values[i]` copies the whole request.
+            if line.fact.opensRequest, Self.inPlace(&requests.values[i], { $0.isReopened(by: line.fact) }) {
                 // The id was reused by a new request (clients may choose request ids): close the old one first.
                 finish(key, incomplete: false, emit: emit)
             } else {

@@ -66,6 +66,8 @@ public struct LogGroupOutcome: Sendable {
     public var pullMs: Int64 = 0
     public var processMs: Int64 = 0
     public var error: String?
+    /// Things the operator should know that are not failures (merged into `TickSummary.notes`).
+    public var notes: [String] = []
 
     public init(logGroup: LogGroupName) { self.logGroup = logGroup }
 }
@@ -152,6 +154,7 @@ public struct TickRunner: Sendable {
         await forEachConcurrently(targets, limit: settings.logGroupConcurrency, { t in await self.poll(t, deadline: deadline, now: now) }) {
             summary.groups.append($0)
         }
+        for g in summary.groups.sorted(by: { $0.logGroup.rawValue < $1.logGroup.rawValue }) { summary.notes += g.notes }
         summary.groups.sort { $0.logGroup.rawValue < $1.logGroup.rawValue }
         summary.durationMs = EpochMillis.now().value - now.value
         return summary
@@ -233,6 +236,11 @@ public struct TickRunner: Sendable {
             } catch is ThrottledError {
                 await limiter.backOff(.seconds(1))
                 continue
+            } catch is LogGroupNotFoundError {
+                // Nothing was ever logged, so there is nothing to read and no position worth keeping.
+                outcome.result = .idle
+                outcome.notes.append("log group \(key) does not exist yet (no request logged since logging was enabled)")
+                return outcome
             } catch where resumedToken {
                 // The stored token expired (they live 24 h): read the whole window again; ids are stable.
                 log.warn("the stored nextToken was refused; re-reading the window", [("error", .string(String(describing: error)))])

@@ -48,6 +48,7 @@ extension Transaction {
         w.field("scheme", request.scheme)
         w.field("host", request.host)
         w.field("path", request.path)
+        w.field("resourceId", request.resourceId)
         w.key("query"); writePairs(request.query, to: &w)
         w.field("httpVersion", request.httpVersion)
         w.field("clientIp", request.clientIp)

@@ -38,6 +38,8 @@ public struct TransactionRequest: Sendable, Equatable {
     public var host: String?
     /// The resource path as logged (relative to the stage), without the query.
     public var path: String?
+    /// API Gateway's id of the resource (`k0w8mc`), when only that was logged (throttling lines name the resource by id).
+    public var resourceId: String?
     public var query: [NameValuePair] = []
     /// nil when the log does not say (REST execution logs never do).
     public var httpVersion: String?

@@ -82,6 +82,8 @@ import Testing
             Issue.record("expected ResourceNotFoundException")
         } catch {
             #expect(error.code == "ResourceNotFoundException" && error.status == 400 && !error.isRetryable)
+            // CloudWatchLogsPager turns exactly this into LogGroupNotFoundError (an empty source for the tick).
+            #expect(error.isResourceNotFound)
         }
     }
 
@@ -205,6 +207,13 @@ import Testing
         #expect(patched.stageName == "prod" && patched.executionLoggingLevel == "INFO" && patched.dataTraceEnabled)
         let after = try #require(try await apigw.getStages(restApiId: apiId).first)
         #expect(after.executionLoggingLevel == "INFO" && after.dataTraceEnabled)
+
+        let child = try JSONReader.parse(try await aws.restJSONCall(.apiGateway, operation: "CreateResource", method: .POST,
+                                                                    path: restPath("restapis", apiId, "resources", rootId),
+                                                                    body: Array(#"{"pathPart":"orders"}"#.utf8)))
+        let childId = try #require(child["id"]?.stringValue)
+        let listed = try await apigw.getResources(restApiId: apiId)
+        #expect(Set(listed) == [RestResource(id: rootId, path: "/"), RestResource(id: childId, path: "/orders")])
 
         do {
             _ = try await apigw.getStages(restApiId: "doesnotexist")

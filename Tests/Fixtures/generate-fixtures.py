@@ -159,6 +159,8 @@ L += [ev(S1, T0 + 1, rid, "Sending request to https://backend.example.com/report
       ev(S1, T0 + 29001, rid, "Method completed with status: 504")]
 write("rest-504-timeout.ndjson", L)
 
+# Constructed, and unlike the real logs in real-rest-authorizer-unauthorized-401.ndjson it ends both requests with a
+# `Method completed with status` line: the variant where the logged status confirms the inferred one.
 rid = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 rid2 = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
 write("rest-authorizer-denied.ndjson", [
@@ -170,7 +172,7 @@ write("rest-authorizer-denied.ndjson", [
     ev(S1, T0 + 10, rid2, "Extended Request Id: AuthDeny403BBBB="),
     ev(S1, T0 + 10, rid2, "Starting authorizer: 3k9x1z for request: %s" % rid2),
     ev(S1, T0 + 10, rid2, "Incoming identity: **************************cd34ef"),
-    ev(S1, T0 + 14, rid2, "Authorizer result: Deny"),
+    ev(S1, T0 + 14, rid2, "Using valid authorizer policy for principal: **************************cd34ef"),
     ev(S1, T0 + 14, rid2, "Successfully completed authorizer execution"),
     ev(S1, T0 + 14, rid2, "Execution failed due to an authorizer error: User is not authorized to access this resource with an explicit deny"),
     ev(S1, T0 + 14, rid2, "Method completed with status: 403"),
@@ -260,4 +262,115 @@ L = [raw(HS, T0 + i * 1000, json.dumps(r, separators=(",", ":"))) for i, r in en
 L.insert(1, raw(HS, T0 + 500, '203.0.113.9 - - [24/Nov/2025:10:15:00 +0000] "GET /pets/1 HTTP/1.1" 200 87'))
 L.append(raw(HS, T0 + 5000, '{"requestId": "truncated-json'))
 write("http-api-access-log.ndjson", L)
+
+# 12. Gateway-terminal flows. Message texts marked REAL are verbatim from published logs (see SOURCES.md); the
+# request ids and surrounding lines of the others are constructed. None of these requests logs an end marker unless
+# said so.
+import calendar, time
+
+def real(stream, ts, rid, text, eid=None):
+    e = ev(stream, ts, rid, text)
+    if eid: e["eventId"] = eid
+    return e
+
+def utc(text, fmt="%a %b %d %H:%M:%S %Y"):
+    return calendar.timegm(time.strptime(text, fmt)) * 1000
+
+# REAL: API Gateway console test log of a REQUEST authorizer answering "Unauthorized" (no end marker follows).
+t = utc("Thu Sep 05 04:56:39 2019")
+rid = "29d2b4df-26da-4cae-aeca-f9ef6c338d88"
+write("real-rest-authorizer-unauthorized-401.ndjson", [
+    # The extended id is the one the same log shows inside the authorizer's request body.
+    real(S1, t, rid, "Extended Request Id: fhxNLG5IywMFrSw="),
+    real(S1, t, rid, "Starting authorizer: 52u008 for request: %s" % rid),
+    real(S1, t, rid, "Incoming identity: {method.request.header.Hash=********aaaaaa}"),
+    real(S1, t, rid, "Endpoint request URI: https://lambda.ap-southeast-2.amazonaws.com/2015-03-31/functions/arn:aws:lambda:ap-southeast-2:654888109795:function:dev-HashMACSHM-Authorizer/invocations"),
+    real(S1, t, rid, "Sending request to https://lambda.ap-southeast-2.amazonaws.com/2015-03-31/functions/arn:aws:lambda:ap-southeast-2:654888109795:function:dev-HashMACSHM-Authorizer/invocations"),
+    real(S1, t, rid, "Unauthorized request: %s" % rid),
+    real(S1, t, rid, "Unauthorized"),
+])
+
+# REAL: authorizer misconfiguration, first with the gateway-response line that names the status (WebSocket API
+# execution log), then (REAL text, constructed request id) the console form that ends in the exception name.
+t = 1593704071881  # 2020-07-02T11:34:31.881-04:00
+rid = "PDS1PEC4oAMFpyA="
+L = [real(S1, t, rid, "Execution failed due to configuration error: Invalid permissions on Lambda function"),
+     real(S1, t + 1, rid, "Execution failed due to configuration error: Authorizer error"),
+     real(S1, t + 1, rid, "Gateway response type: AUTHORIZER_CONFIGURATION_ERROR with status code: 500")]
+t = utc("Wed Jun 07 17:58:56 2023")
+rid = "0c8e2a4b-6f1d-4e3a-9b5c-7d2e1f0a3b4c"
+L += [real(S1, t, rid, "Execution failed due to configuration error: API Gateway does not have permission to assume the provided role arn:aws:iam::770646514888:role/lambda_execution_role_Authorize-Registrations-Lambda"),
+      real(S1, t, rid, "Execution failed due to configuration error: Authorizer error"),
+      real(S1, t, rid, "AuthorizerConfigurationException")]
+write("real-rest-authorizer-configuration-error-500.ndjson", L)
+
+# REAL: a usage-plan key throttle, events exactly as published (ids, timestamps, stream); the end marker follows.
+S_REAL = "072b030ba126b2f4b2374f342be9ed44"
+rid = "4f3e3b0f-39db-11e9-9c2e-5bd7c2de5998"
+write("real-rest-key-throttle-429.ndjson", [
+    real(S_REAL, 1551194970161, rid, "Extended Request Id: Vts2FFmArPEFh8g=", "34592803782802773986954514236420494137821591878455918592"),
+    real(S_REAL, 1551194970161, rid, "Verifying Usage Plan for request: %s. API Key:  API Stage: uwe3g5jm54/Prod" % rid, "34592803782802773986954514236420494137821591878455918593"),
+    real(S_REAL, 1551194970162, rid, "Key throttle limit exceeded for RestApi uwe3g5jm54, Stage Prod, Resource k0w8mc, HttpMethod POST. Limit: 1.00 Burst: 1", "34592803782825074732153044859562029856094240239961899010"),
+    real(S_REAL, 1551194970162, rid, "Method completed with status: 429", "34592803782825074732153044859562029856094240239961899011"),
+])
+
+# Constructed from the real line above: the same throttle without its end marker.
+rid = "4f3e3b0f-39db-11e9-9c2e-000000000429"
+write("rest-key-throttle-429-without-end-marker.ndjson", [
+    ev(S1, T0, rid, "Extended Request Id: Thr0ttledNoEnd="),
+    ev(S1, T0, rid, "Key throttle limit exceeded for RestApi %s, Stage %s, Resource k0w8mc, HttpMethod POST. Limit: 1.00 Burst: 1" % (API, STAGE)),
+])
+
+# REAL validation message text (console test log); the request around it is constructed. The second request logs
+# the failure before its `HTTP Method` line (same millisecond): it must still get its method and path.
+VALIDATION = 'Request body does not match model schema for content type application/json: [object has missing required properties (["email","password","repeatPassword"])]'
+rid = "c0ffee00-0000-4000-8000-000000000400"
+L = prelude(S1, T0, rid, "Validation400AAA=", "POST", "/users", body='{"firstName":"Ada","lastName":"Lovelace"}')
+L.append(ev(S1, T0 + 1, rid, VALIDATION))
+rid = "c0ffee00-0000-4000-8000-000000000401"
+L += [ev(S1, T0 + 20, rid, "Extended Request Id: Validation400BBB="),
+      ev(S1, T0 + 20, rid, VALIDATION),
+      ev(S1, T0 + 20, rid, "Starting execution for request: %s" % rid),
+      ev(S1, T0 + 20, rid, "HTTP Method: POST, Resource Path: /users")]
+write("rest-request-validation-400.ndjson", L)
+
+# REAL message text (quoted from execution logs by its author, who elided the masked key); request constructed.
+rid = "c0ffee00-0000-4000-8000-000000000403"
+write("rest-api-key-not-authorized-403.ndjson", [
+    ev(S1, T0, rid, "Extended Request Id: ApiKey403AAAAA="),
+    ev(S1, T0, rid, "Verifying Usage Plan for request: %s. API Key: **********************************ab12cd API Stage: zsuvlqr7nb/prod" % rid),
+    ev(S1, T0, rid, "API Key **********************************ab12cd not authorized because method 'GET /' requires API Key and API Key is not associated with a Usage Plan for API Stage zsuvlqr7nb/prod: No Usage Plan found for key and API Stage"),
+])
+
+# Constructed log lines around REAL response messages: a resource-policy deny and a Lambda authorizer's explicit
+# deny (the authorizer lines before it are REAL, from a console test log).
+rid = "c0ffee00-0000-4000-8000-000000000413"
+rid2 = "c0ffee00-0000-4000-8000-000000000423"
+write("rest-policy-and-authorizer-deny-403.ndjson", [
+    ev(S1, T0, rid, "Extended Request Id: Policy403AAAAA="),
+    ev(S1, T0, rid, "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:********3458:zr8nirlpz3/dev/GET/bookmarks/e0a043d2-f6f9-48c0-82b6-8928bd09093b with an explicit deny"),
+    ev(S1, T0 + 10, rid2, "Extended Request Id: AuthzDeny403AAA="),
+    ev(S1, T0 + 10, rid2, "Starting authorizer: 2egbc3 for request: %s" % rid2),
+    ev(S1, T0 + 12, rid2, 'Authorizer result body before parsing: {"principalId":"","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Deny","Resource":["arn:aws:execute-api:us-east-1:989972760655:qyt4c7jmsd/null/*/*"]}]}}'),
+    ev(S1, T0 + 12, rid2, "Using valid authorizer policy for principal: "),
+    ev(S1, T0 + 12, rid2, "Successfully completed authorizer execution"),
+    ev(S1, T0 + 12, rid2, "User is not authorized to access this resource with an explicit deny"),
+])
+
+# Constructed: no published execution-log text for a WAF block was found; the line uses the REAL
+# `Gateway response type: X with status code: N` form with the WAF_FILTERED response type.
+rid = "c0ffee00-0000-4000-8000-000000000433"
+write("rest-waf-filtered-403.ndjson", [
+    ev(S1, T0, rid, "Extended Request Id: Waf403AAAAAAAA="),
+    ev(S1, T0, rid, "Gateway response type: WAF_FILTERED with status code: 403"),
+])
+
+# X-ray ids: the bare form is REAL (same published log as the 200 fixture's shape); the Root= form is constructed.
+L = success(S1, T0, "c0ffee00-0000-4000-8000-00000000a001", "XrayBare0000000=", "GET", "/a", "{}", REQ_HEADERS, "", 200, "ok",
+            "{Content-Type=text/plain}", "{Date=Mon, 24 Nov 2025 10:15:00 GMT}", usage_plan=False, trailers=False)
+L.append(ev(S1, T0, "c0ffee00-0000-4000-8000-00000000a001", "X-ray Tracing ID : 1-5c755b5d-07b29b94e632d3da19d88789"))
+L += success(S1, T0 + 10, "c0ffee00-0000-4000-8000-00000000a002", "XrayRoot0000000=", "GET", "/b", "{}", REQ_HEADERS, "", 200, "ok",
+             "{Content-Type=text/plain}", "{Date=Mon, 24 Nov 2025 10:15:00 GMT}", usage_plan=False, trailers=False)
+L.append(ev(S1, T0 + 10, "c0ffee00-0000-4000-8000-00000000a002", "X-ray Tracing ID : Root=1-5c755b5d-07b29b94e632d3da19d88789;Parent=61e6466ca210cdf8;Sampled=1"))
+write("rest-xray-trace-id-forms.ndjson", L)
 print("ok")

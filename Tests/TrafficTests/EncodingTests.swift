@@ -11,6 +11,10 @@ import Testing
         "rest-502-malformed-proxy-response.ndjson", "rest-504-timeout.ndjson", "rest-authorizer-denied.ndjson",
         "rest-multiline-body.ndjson", "rest-truncated-bodies.ndjson", "rest-unparseable-lines.ndjson",
         "rest-filter-content-types-and-static-files.ndjson", "rest-incomplete-window-2.ndjson",
+        "real-rest-authorizer-unauthorized-401.ndjson", "real-rest-authorizer-configuration-error-500.ndjson",
+        "real-rest-key-throttle-429.ndjson", "rest-key-throttle-429-without-end-marker.ndjson",
+        "rest-request-validation-400.ndjson", "rest-api-key-not-authorized-403.ndjson",
+        "rest-policy-and-authorizer-deny-403.ndjson", "rest-waf-filtered-403.ndjson", "rest-xray-trace-id-forms.ndjson",
     ]
 
     /// Every transaction the fixtures produce, REST and HTTP API, encoded as NDJSON.

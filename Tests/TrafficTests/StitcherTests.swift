@@ -129,7 +129,10 @@ import Testing
         #expect(t.response.headers.isEmpty)
         #expect(t.error?.hasPrefix("Key throttle limit exceeded for RestApi a1b2c3d4e5") == true)
         #expect(!t.incomplete)
-        #expect(t.request.method == nil)
+        // The throttling line names method and resource although no `HTTP Method` line was logged.
+        #expect(t.request.method == "POST")
+        #expect(t.request.path == "/orders")
+        #expect(t.request.resourceId == nil)
         #expect(t.request.host == "a1b2c3d4e5.execute-api.eu-west-2.amazonaws.com")
     }
 
@@ -209,6 +212,11 @@ import Testing
             TextExecutionLogFormat().parse(bytes) { line in
                 switch line.fact {
                 case .failure: result = "failure"
+                case .terminalFailure(_, let status): result = "terminal \(status)"
+                case .throttled(_, let m, let r):
+                    result = "throttled \(String(decoding: m, as: UTF8.self)) \(String(decoding: r, as: UTF8.self))"
+                case .gatewayResponse(_, let status): result = "gateway \(status)"
+                case .xrayTraceId(let v): result = "xray \(String(decoding: v, as: UTF8.self))"
                 case .completed(let status): result = "completed \(status)"
                 case .integrationResponse(let ms): result = "latency \(ms.map(String.init) ?? "nil")"
                 case .httpMethod: result = "method"
@@ -221,12 +229,12 @@ import Testing
     }
 
     @Test func failureAndTimingLines() {
-        #expect(fact("Key throttle limit exceeded for RestApi a, Stage s, Resource /r, HttpMethod GET. Limit: 1.00 Burst: 1") == "failure")
+        #expect(fact("Key throttle limit exceeded for RestApi a, Stage s, Resource /r, HttpMethod GET. Limit: 1.00 Burst: 1") == "throttled GET /r")
         #expect(fact("Lambda execution failed with status 200 due to customer function error: boom") == "failure")
         #expect(fact("Execution failed due to configuration error: Malformed Lambda proxy response") == "failure")
         #expect(fact("Execution failed due to a timeout error") == "failure")
-        #expect(fact("Unauthorized request: 1234") == "failure")
-        #expect(fact("Request body does not match model schema for content type application/json: [object has missing required properties]") == "failure")
+        #expect(fact("Unauthorized request: 1234") == "terminal 401")
+        #expect(fact("Request body does not match model schema for content type application/json: [object has missing required properties]") == "terminal 400")
         #expect(fact("Usage Plan check succeeded for API Key abc") == "other")
         #expect(fact("Successfully completed execution") == "other")
         #expect(fact("Method completed with status: 200") == "completed 200")
@@ -234,6 +242,31 @@ import Testing
         #expect(fact("Received response. Status: 200, Integration latency: 20 ms") == "latency 20")
         #expect(fact("Received response. Integration latency: 40 ms") == "latency 40")
         #expect(fact("HTTP Method: GET, Resource Path: /x") == "method")
+    }
+
+    @Test func gatewayTerminalLines() {
+        #expect(fact("Execution failed due to configuration error: Authorizer error") == "terminal 500")
+        #expect(fact("Execution failed due to an authorizer error: User is not authorized to access this resource with an explicit deny") == "terminal 403")
+        #expect(fact("Execution failed due to an authorizer error: boom") == "terminal 500")
+        #expect(fact("AuthorizerConfigurationException") == "terminal 500")
+        #expect(fact("Authorizer error") == "terminal 500")
+        #expect(fact("User is not authorized to access this resource") == "terminal 403")
+        #expect(fact("User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:x") == "terminal 403")
+        #expect(fact("API Key **ab12cd not authorized because method 'GET /' requires API Key and API Key is not associated with a Usage Plan for API Stage a/b: No Usage Plan found for key and API Stage") == "terminal 403")
+        #expect(fact("API Key **ab12cd authorized because method 'GET /' does not require API Key. Request will not contribute to throttle or quota limits") == "other")
+        #expect(fact("Missing required request parameters: [petId]") == "terminal 400")
+        #expect(fact("Gateway response type: AUTHORIZER_CONFIGURATION_ERROR with status code: 500") == "gateway 500")
+        #expect(fact("Gateway response type: DEFAULT_4XX") == "other")
+        #expect(fact("Key throttle limit exceeded for RestApi uwe3g5jm54, Stage Prod, Resource k0w8mc, HttpMethod POST. Limit: 1.00 Burst: 1") == "throttled POST k0w8mc")
+        #expect(fact("Key throttle limit exceeded") == "throttled  ")
+        // AWS documents that the request is then served without usage-plan limits: not a failure.
+        #expect(fact("Usage Plan check failed due to an internal error") == "other")
+    }
+
+    @Test func xrayIdForms() {
+        #expect(fact("X-ray Tracing ID : 1-5c755b5d-07b29b94e632d3da19d88789") == "xray 1-5c755b5d-07b29b94e632d3da19d88789")
+        #expect(fact("X-ray Tracing ID : Root=1-5c755b5d-07b29b94e632d3da19d88789;Parent=61e6466ca210cdf8;Sampled=1") == "xray 1-5c755b5d-07b29b94e632d3da19d88789")
+        #expect(fact("X-ray Tracing ID: Root=1-5c755b5d-07b29b94e632d3da19d88789 ") == "xray 1-5c755b5d-07b29b94e632d3da19d88789")
     }
 
     @Test func requestIdPrefixIsRequired() {

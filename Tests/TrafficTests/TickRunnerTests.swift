@@ -39,6 +39,17 @@ final class MemoryPager: LogEventPager, @unchecked Sendable {
     }
 }
 
+/// A MemoryPager that answers like CloudWatchLogsPager for a log group API Gateway has not created yet.
+struct MissingGroupPager: LogEventPager {
+    let missing: String
+    let inner = MemoryPager()
+
+    func page(logGroup: LogGroupName, start: EpochMillis, end: EpochMillis, nextToken: String?, deadline: Deadline) async throws -> LogEventPage {
+        if logGroup.rawValue == missing { throw LogGroupNotFoundError(logGroup) }
+        return try await inner.page(logGroup: logGroup, start: start, end: end, nextToken: nextToken, deadline: deadline)
+    }
+}
+
 final class RecordingSink: BatchSink, @unchecked Sendable {
     private let lock = NSLock()
     private(set) var ids: [String] = []
@@ -75,10 +86,10 @@ final class RecordingSink: BatchSink, @unchecked Sendable {
     }
 
     func runner(_ pager: MemoryPager, _ sink: RecordingSink, store: FileCheckpointStore, overlap: Int64 = 60_000,
-                lookback: Int64 = 600_000, margin: Int64 = 0) throws -> TickRunner {
+                lookback: Int64 = 600_000, margin: Int64 = 0, pager override: (any LogEventPager)? = nil) throws -> TickRunner {
         TickRunner(settings: TickSettings(region: AWSRegion("eu-west-2"), accountId: AWSAccountID("123456789012"), overlapMs: overlap,
                                           lagMs: 5_000, initialLookbackMs: lookback, pullMarginMs: margin),
-                   pager: pager, store: store, sink: sink, limiter: RateLimiter(perSecond: 1_000), filter: try TransactionFilter(),
+                   pager: override ?? pager, store: store, sink: sink, limiter: RateLimiter(perSecond: 1_000), filter: try TransactionFilter(),
                    logger: Logger(level: .fatal, sink: { _ in }))
     }
 
@@ -233,6 +244,26 @@ final class RecordingSink: BatchSink, @unchecked Sendable {
         #expect(s.groups.first?.result == .failed)
         #expect(s.groups.first?.error?.contains("checkpoint") == true)
         #expect(sink.ids.isEmpty)
+    }
+
+    @Test func aLogGroupThatDoesNotExistYetIsAnEmptySourceWithANote() async throws {
+        let st = try store()
+        let pager = MissingGroupPager(missing: Self.group)
+        let sink = RecordingSink()
+        let other = LogGroupTarget(logGroup: LogGroupName("API-Gateway-Execution-Logs_a1b2c3d4e5/dev"), kind: .rest, apiId: "a1b2c3d4e5", stage: "dev")
+        pager.inner.add(other.logGroup.rawValue, try Self.events("rest-429-throttled.ndjson", base: 1_800_000_000_000))
+        let s = await (try runner(pager.inner, sink, store: st, pager: pager)).run(targets: [Self.target, other], deadline: .distant,
+                                                                                   now: EpochMillis(1_800_000_060_000))
+        let missing = try #require(s.groups.first { $0.logGroup.rawValue == Self.group })
+        #expect(missing.result == .idle)
+        #expect(missing.error == nil)
+        #expect(s.notes == ["log group \(Self.group) does not exist yet (no request logged since logging was enabled)"])
+        #expect(s.allCommitted, "an empty source is not a failed tick")
+        #expect(sink.ids.count == 1, "the other log group is read as usual")
+        // Nothing to remember: no checkpoint is written for the missing group.
+        #expect(try await st.load(key: Self.group).bytes == nil)
+        let json = String(decoding: s.json(), as: UTF8.self)
+        #expect(json.contains("does not exist yet"))
     }
 
     @Test func httpAccessLogGroupsAreMapped() async throws {
