@@ -148,7 +148,7 @@ actor TickHandler: LambdaHandler {
         do {
             let found = try await discovery.discover(rest: config.enableRest, http: config.enableHTTP, deadline: context.deadline)
             summary = await runner.run(targets: found.targets, deadline: context.deadline, now: started)
-            summary.notes = found.notes
+            summary.notes = found.notes + summary.notes
         } catch {
             summary = TickSummary(startedAt: started)
             summary.discoveryError = String(describing: error)

@@ -132,6 +132,24 @@ main() {
   if [ "$inconsistent" -eq 0 ]; then pass "every re-sent transaction is identical to the original, id included"
   else fail "re-sends that differ from the original" "$inconsistent transaction ids"; fi
 
+  # A stage whose logging was just turned on has no log group until its first logged request: an empty source.
+  local rest_api fresh_group
+  rest_api=$(jq -r .restApiId "$work/seed.json")
+  fresh_group="API-Gateway-Execution-Logs_$rest_api/fresh"
+  python3 - "$AWS_ENDPOINT_URL" "$rest_api" <<'PY'
+import sys, boto3
+ag = boto3.client("apigateway", endpoint_url=sys.argv[1], region_name="us-east-1")
+ag.create_deployment(restApiId=sys.argv[2], stageName="fresh")
+ag.update_stage(restApiId=sys.argv[2], stageName="fresh", patchOperations=[
+    {"op": "replace", "path": "/*/*/logging/loglevel", "value": "INFO"},
+    {"op": "replace", "path": "/*/*/logging/dataTrace", "value": "true"}])
+PY
+  if tick fresh SEND_TO_UAP=false OUTPUT_FILE="$work/fresh.ndjson" STATE_URI="file://$work/state-oracle" &&
+     jq -e --arg g "$fresh_group" '(.notes | any(contains($g) and contains("does not exist yet"))) and .logGroupResults.failed == null' \
+       "$work/fresh.out" >/dev/null; then
+    pass "a discovered stage whose log group does not exist yet is an empty source, noted in the summary; the tick succeeds"
+  else fail "stage without a log group" "$(jq -c '{notes, logGroupResults, errors}' "$work/fresh.out" 2>&1 | head -c 600)" "$(tail -3 "$work/fresh.log")"; fi
+
   # awslogs through the binary with a real subscription payload (gzip + base64 by the system tools).
   local group payload
   group=$(jq -r .restLogGroup "$work/seed.json")

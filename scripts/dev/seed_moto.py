@@ -6,7 +6,7 @@ moved to the last minutes. Prints the created ids as JSON.
 
 Usage: seed_moto.py --endpoint http://127.0.0.1:PORT [--region us-east-1] [--end-ms EPOCH_MS] [--copies N]
 """
-import argparse, json, os, sys, time
+import argparse, json, os, re, sys, time
 
 import boto3
 
@@ -64,10 +64,14 @@ def main():
             {"op": "replace", "path": "/*/*/logging/dataTrace", "value": "true"}])
         group = f"API-Gateway-Execution-Logs_{rest}/{stage}"
         events = []
+        several = a.copies > 1 or "," in a.stages
         for c in range(a.copies):
             for e in sample:
                 e2 = dict(e)
                 e2["logStreamName"] = f"{e['logStreamName']}-{c}" if a.copies > 1 else e["logStreamName"]
+                if several:
+                    # API Gateway never repeats an extended request id; copies of the sample must not either.
+                    e2["message"] = re.sub(r"(Extended Request Id: )(\S+)", rf"\g<1>\g<2>-{stage}{c}", e["message"])
                 events.append(e2)
         put(logs, group, events, a.end_ms)
         rest_groups.append(group)

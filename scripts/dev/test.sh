@@ -47,6 +47,7 @@ run_shell() {
 
 main() {
   run_swift
+  run_shell double-tests "$root/Tests/doubles/run.sh"
   run_shell package-tests "$root/Tests/package/run.sh"
   run_shell tick-tests "$root/Tests/tick/run.sh"
   run_shell audit-tests "$root/Tests/audit/run.sh"
