@@ -8,6 +8,7 @@ let arguments = CommandLine.arguments.dropFirst()
 let only = Set(arguments.filter { !$0.hasPrefix("--") })
 let stage = arguments.first { $0.hasPrefix("--stage=") }.map { String($0.dropFirst("--stage=".count)) } ?? ".build/lambda/stage"
 let zipPath = arguments.first { $0.hasPrefix("--zip=") }.map { String($0.dropFirst("--zip=".count)) } ?? ".build/lambda/apitap.zip"
+let apitapPath = arguments.first { $0.hasPrefix("--apitap=") }.map { String($0.dropFirst("--apitap=".count)) } ?? ".build/release/apitap"
 
 func report(_ rows: [(name: String, value: Double, unit: String)]) {
     for row in rows {
@@ -25,6 +26,10 @@ if only.contains("tick") {
 if wanted("stitch") {
     report(stitchBenchmarks())
     report(stitchBenchmarks(gzip: true))
+}
+// Writes ~0.5 GB of corpus to /tmp and runs the release binary: only when asked for (`apitap-bench stitch-process`).
+if only.contains("stitch-process") {
+    report(stitchProcessBenchmarks(apitap: apitapPath))
 }
 if wanted("audit") {
     report(await auditThroughputBenchmarks())
