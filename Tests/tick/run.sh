@@ -162,8 +162,17 @@ PY
      && grep -qx "Vts2pH6ArPEFcuQ=" <<<"$(jq -r .id "$work/awslogs.ndjson")" \
      && [ "$(wc -l <"$work/awslogs.ndjson")" -eq "$(jq -r .traffic.transactionsEmitted "$work/awslogs.out")" ] \
      && [ "$(wc -l <"$work/awslogs.ndjson")" -gt 1 ]; then
-    pass "awslogs: a gzip+base64 subscription event is stitched and delivered"
+    pass "awslogs: a gzip+base64 subscription event is stitched and written (native)"
   else fail "awslogs" "$(tail -3 "$work/awslogs.out")"; fi
+  # The same payload to the Edge double: the transactions of the native run that Edge can express arrive, by id.
+  start_double awslogs-edge; port=$double_port
+  mapfile -t e < <(uap_env "$port" awslogs)
+  env "${e[@]}" "$bin" invoke --handler awslogs --event "$work/awslogs-event.json" >"$work/awslogs-edge.out" 2>&1 || true
+  rejected=$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq -c .rejected)
+  if [ -s "$work/awslogs-edge.ndjson" ] && [ "$rejected" = "{}" ] &&
+     diff -q <(keys "$work/awslogs-edge.ndjson") <(oracle_keys "$work/awslogs.ndjson") >/dev/null; then
+    pass "awslogs delivers the same transactions to the Edge double ($(wc -l <"$work/awslogs-edge.ndjson") posted, none refused)"
+  else fail "awslogs to the Edge double" "received $(wc -l <"$work/awslogs-edge.ndjson"), rejected $rejected" "$(tail -3 "$work/awslogs-edge.out")"; fi
 
   finish
 }
