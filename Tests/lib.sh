@@ -11,7 +11,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   # KEEP_TEST_WORK=1 keeps the scratch directory (logs, records) for a failure to be looked at.
-  if [ "${KEEP_TEST_WORK:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "${work:?}"; fi
+  if [ "${KEEP_TEST_WORK:-}" = 1 ]; then echo "kept ${work:?}" >&2; else rm -rf "${work:?}"; fi
 }
 trap cleanup EXIT
 

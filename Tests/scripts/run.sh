@@ -189,7 +189,7 @@ case_shellcheck() {
 
 case_template_contract() {
   local t="$ROOT/template/apitap.json" want have
-  want='API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX LOG_LEVEL STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
+  want='API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
   have=$(jq -r '.Resources.TickFunction.Properties.Environment.Variables | keys | join(" ")' "$t")
   assert_eq "$have" "$want" "tick environment variable names (issue 3)"
   assert_eq "$(jq -r '.Resources.TickFunction.Properties | [.Handler, .Runtime, .Architectures[0], .ReservedConcurrentExecutions] | join(" ")' "$t")" \
@@ -420,7 +420,8 @@ case_bad_aws_missing() {
 }
 case_bad_many_problems_at_once() {
   sm_prepare
-  write_env "$CASE_DIR/e.env" UAP_TOKEN_URL=http://uap.test/token LOG_RETENTION_DAYS=13 ENABLE_REST_APIS=maybe
+  write_env "$CASE_DIR/e.env" UAP_TOKEN_URL=http://uap.test/token LOG_RETENTION_DAYS=13 ENABLE_REST_APIS=maybe \
+    UAP_PAYLOAD_FORMAT=json UAP_CONTENT_ENCODING=br MAX_BATCH_TRANSACTIONS=0
   printf 'this line is not a setting\n' >>"$CASE_DIR/e.env"
   local n
   n=$(wc -l <"$CASE_DIR/e.env")
@@ -428,7 +429,10 @@ case_bad_many_problems_at_once() {
   assert_contains "$OUT" "UAP_TOKEN_URL is not an https:// URL" "bad URL"
   assert_contains "$OUT" "LOG_RETENTION_DAYS must be one of" "bad retention"
   assert_contains "$OUT" "ENABLE_REST_APIS must be true or false" "bad boolean"
-  assert_contains "$OUT" "4 problem(s)" "problem count"
+  assert_contains "$OUT" "UAP_PAYLOAD_FORMAT must be one of: edge native (got 'json')" "bad payload format"
+  assert_contains "$OUT" "UAP_CONTENT_ENCODING must be one of: identity gzip (got 'br')" "bad content encoding"
+  assert_contains "$OUT" "MAX_BATCH_TRANSACTIONS must be a whole number from 1 to 10000" "bad batch count"
+  assert_contains "$OUT" "7 problem(s)" "problem count"
 }
 # The shipped example parses (no malformed line, no unknown key) and its placeholders are refused.
 case_env_example() {
