@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "TrafficTests", dependencies: [
             "Traffic", "Pipeline", "AWS", "HTTP", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline", "TestSupport"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline", "TestSupport", "Traffic"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Pipeline", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
     ]

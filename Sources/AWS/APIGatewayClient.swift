@@ -18,6 +18,9 @@ public struct RestResource: Sendable, Hashable {
     public var id: String
     /// The resource template (`/orders/{id}`), relative to the stage.
     public var path: String
+
+    /// Public so other modules can stand in for the service in tests (a fake discovery).
+    public init(id: String, path: String) { self.id = id; self.path = path }
 }
 
 /// A stage's `methodSettings` entry (`*/*` holds the stage-wide defaults).

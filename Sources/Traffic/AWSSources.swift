@@ -21,14 +21,61 @@ public struct CloudWatchLogsPager: LogEventPager {
     }
 }
 
+/// Resource maps read with `GET /restapis/{id}/resources`, lazily (when the tick first polls one of the API's stages),
+/// at most once per API per `cacheSeconds`, and kept across warm invocations. A failure (no permission, throttling) is
+/// kept as long as a map would be, so a missing permission costs one call per period, and is reported as a note.
+public actor RESTResourcePathCache: ResourcePathSource {
+    public typealias Fetch = @Sendable (_ restApiId: String, _ deadline: Deadline) async throws -> [RestResource]
+    private let fetch: Fetch
+    private let cacheMs: Int64
+    private var entries: [String: (value: ResourcePaths, at: EpochMillis)] = [:]
+    /// Stages of one API are polled concurrently: they wait for the same read instead of starting their own.
+    private var reading: [String: Task<ResourcePaths, Never>] = [:]
+    public private(set) var reads = 0
+
+    public init(cacheSeconds: Int, fetch: @escaping Fetch) {
+        self.fetch = fetch
+        self.cacheMs = Int64(max(0, cacheSeconds)) * 1000
+    }
+
+    public init(_ client: APIGatewayClient, cacheSeconds: Int) {
+        self.init(cacheSeconds: cacheSeconds) { id, deadline in try await client.getResources(restApiId: id, deadline: deadline) }
+    }
+
+    public func resourcePaths(restApiId: String, deadline: Deadline) async -> ResourcePaths {
+        if let entry = entries[restApiId], EpochMillis.now().value - entry.at.value < cacheMs { return entry.value }
+        if let task = reading[restApiId] { return await task.value }
+        reads += 1
+        let fetch = self.fetch
+        let task = Task { () -> ResourcePaths in
+            do {
+                var paths: [String: String] = [:]
+                for r in try await fetch(restApiId, deadline) { paths[r.id] = r.path }
+                return ResourcePaths(paths: paths)
+            } catch {
+                return ResourcePaths(paths: [:], note: "REST API \(restApiId): its resources could not be read (\(error)); "
+                                     + "throttled requests that name only a resource id are sent without a path until the next try")
+            }
+        }
+        reading[restApiId] = task
+        let value = await task.value
+        reading[restApiId] = nil
+        entries[restApiId] = (value, EpochMillis.now())
+        return value
+    }
+}
+
 /// Finds what to poll: REST stages with execution logging on, HTTP API stages with a JSON access-log format.
 public struct APIGatewayDiscovery: APIDiscovery {
     public let rest: APIGatewayClient
     public let http: APIGatewayV2Client
+    /// Kept by the handler for the life of the sandbox, so the maps outlive one tick.
+    public let resources: RESTResourcePathCache
 
-    public init(rest: APIGatewayClient, http: APIGatewayV2Client) {
+    public init(rest: APIGatewayClient, http: APIGatewayV2Client, resourceCacheSeconds: Int = 300) {
         self.rest = rest
         self.http = http
+        self.resources = RESTResourcePathCache(rest, cacheSeconds: resourceCacheSeconds)
     }
 
     public func discover(rest wantRest: Bool, http wantHTTP: Bool, deadline: Deadline) async throws -> DiscoveryResult {
@@ -45,7 +92,7 @@ public struct APIGatewayDiscovery: APIDiscovery {
                 }
                 result.targets.append(LogGroupTarget(
                     logGroup: LogGroupName("API-Gateway-Execution-Logs_\(api.id)/\(stage.stageName)"), kind: .rest,
-                    apiId: api.id, stage: stage.stageName))
+                    apiId: api.id, stage: stage.stageName, resourcePaths: resources))
             }
         }
         if wantHTTP {
@@ -89,12 +136,15 @@ public actor APIListSource: APIDiscovery {
     private let region: AWSRegion
     private let cacheMs: Int64
     private var cached: (result: DiscoveryResult, at: EpochMillis)?
+    /// The listed REST APIs' resource maps (nil: throttled requests keep only their resource id).
+    public let resources: (any ResourcePathSource)?
 
-    public init(_ text: String, s3: S3Client?, region: AWSRegion, cacheSeconds: Int) {
+    public init(_ text: String, s3: S3Client?, region: AWSRegion, cacheSeconds: Int, resources: (any ResourcePathSource)? = nil) {
         self.text = text
         self.s3 = s3
         self.region = region
         self.cacheMs = Int64(cacheSeconds) * 1000
+        self.resources = resources
     }
 
     public func discover(rest: Bool, http: Bool, deadline: Deadline) async throws -> DiscoveryResult {
@@ -107,6 +157,7 @@ public actor APIListSource: APIDiscovery {
             cached = (result, now)
         }
         result.targets = result.targets.filter { ($0.kind == .rest && rest) || ($0.kind == .http && http) }
+        for i in result.targets.indices where result.targets[i].kind == .rest { result.targets[i].resourcePaths = resources }
         return result
     }
 

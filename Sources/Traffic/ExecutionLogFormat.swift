@@ -28,6 +28,13 @@ public enum ExecutionLogFact {
     case throttled(UnsafeRawBufferPointer, method: UnsafeRawBufferPointer, resource: UnsafeRawBufferPointer)
     /// `Gateway response type: TYPE with status code: N`: the gateway's own answer, with the status it logged.
     case gatewayResponse(UnsafeRawBufferPointer, status: Int)
+    /// `API Key ... authorized because method 'GET /pets/{petId}' ...` (usage-plan check, logged before `HTTP Method`):
+    /// the method resource's method (`ANY` for an ANY method, then empty here) and resource path (a template). When
+    /// `denied` (`... not authorized because ...`) the gateway answers 403 itself and the request ends here.
+    case usagePlanMethod(UnsafeRawBufferPointer, method: UnsafeRawBufferPointer, resourcePath: UnsafeRawBufferPointer, denied: Bool)
+    /// `Endpoint request body after transformations: ...`: the integration's request, or a Lambda authorizer's event
+    /// (which names the request's method and path). Read only when the request has no `HTTP Method` yet.
+    case endpointRequestBody(UnsafeRawBufferPointer)
     /// A line of the request we do not need (usage plans, endpoint request, ...).
     case other
 
@@ -132,6 +139,8 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
         case UInt8(ascii: "E"):
             if let v = after(text, "Extended Request Id: ") { return .extendedRequestId(trimmed(v)) }
             if let v = after(text, "Endpoint response headers: ") { return .endpointResponseHeaders(v) }
+            // Not scanned here: most requests already have their `HTTP Method`, and then the body is never looked at.
+            if let v = after(text, "Endpoint request body after transformations: ") { return .endpointRequestBody(v) }
             if let v = after(text, "Execution failed due to ") {
                 // Authorizer failures stop the request at the gateway; integration failures (timeouts, Lambda and
                 // proxy errors) are followed by `Method completed with status`, whose status is the one to keep.
@@ -177,7 +186,7 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
         case UInt8(ascii: "A"):
             if let v = after(text, "AWS Integration Endpoint RequestId : ") { return .integrationEndpointRequestId(trimmed(v)) }
             if let v = after(text, "AWS Integration Endpoint RequestId: ") { return .integrationEndpointRequestId(trimmed(v)) }
-            if after(text, "API Key ") != nil, find(text, "not authorized") != nil { return .terminalFailure(text, status: 403) }
+            if after(text, "API Key ") != nil { return usagePlan(text) }
             if after(text, "Authorizer error") != nil { return .terminalFailure(text, status: 500) }
             if after(text, "AuthorizerConfigurationException") != nil { return .terminalFailure(text, status: 500) }
             if after(text, "Authorizer ") != nil, find(text, "fail") != nil { return .failure(text) }
@@ -222,6 +231,37 @@ public struct TextExecutionLogFormat: ExecutionLogFormat {
             method = UnsafeRawBufferPointer(rebasing: rest[..<end])
         }
         return .throttled(text, method: method, resource: resource)
+    }
+
+    /// `API Key <masked> [not ]authorized because method 'METHOD /path' ...`. The key is masked or empty (`API Key  authorized`,
+    /// two spaces), so the verdict is found by search; a line without the quoted method still counts (403 when denied).
+    static func usagePlan(_ text: UnsafeRawBufferPointer) -> ExecutionLogFact {
+        let empty = UnsafeRawBufferPointer(rebasing: text[text.count...])
+        let marker: StaticString = "authorized because method '"
+        guard let at = find(marker, in: text) else {
+            if find(text, "not authorized") != nil { return .terminalFailure(text, status: 403) }
+            return .other
+        }
+        let denied = at >= 4 && find("not ", in: UnsafeRawBufferPointer(rebasing: text[(at - 4)..<at])) == 0
+        var method = empty, path = empty
+        let quoted = UnsafeRawBufferPointer(rebasing: text[(at + marker.utf8CodeUnitCount)...])
+        // `METHOD /path'`: an upper-case token, one space, the resource path up to the closing quote. A line cut
+        // before the quote closes names no path (the part before the cut may be only part of it).
+        var m = 0
+        while m < quoted.count, quoted[m] >= UInt8(ascii: "A"), quoted[m] <= UInt8(ascii: "Z") { m += 1 }
+        if m > 0, m + 1 < quoted.count, quoted[m] == 0x20, quoted[m + 1] == UInt8(ascii: "/") {
+            var end = m + 1
+            while end < quoted.count, quoted[end] != UInt8(ascii: "'"), quoted[end] > 0x20 { end += 1 }
+            if end < quoted.count, quoted[end] == UInt8(ascii: "'") {
+                // `ANY` is the method resource's wildcard, not what the client sent.
+                let token = UnsafeRawBufferPointer(rebasing: quoted[..<m])
+                if !(m == 3 && token[0] == UInt8(ascii: "A") && token[1] == UInt8(ascii: "N") && token[2] == UInt8(ascii: "Y")) {
+                    method = token
+                }
+                path = UnsafeRawBufferPointer(rebasing: quoted[(m + 1)..<end])
+            }
+        }
+        return .usagePlanMethod(text, method: method, resourcePath: path, denied: denied)
     }
 
     /// `Root=1-5c755b5d-...;Parent=...;Sampled=1` and `1-5c755b5d-...` name the same trace: keep only the trace id.

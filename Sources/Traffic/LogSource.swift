@@ -9,13 +9,36 @@ public struct LogGroupTarget: Sendable, Equatable {
     public var kind: Kind
     public var apiId: String?
     public var stage: String?
+    /// Where the REST API's resource id → path map comes from (throttling lines name a resource by id only).
+    public var resourcePaths: (any ResourcePathSource)?
 
-    public init(logGroup: LogGroupName, kind: Kind, apiId: String?, stage: String?) {
+    public init(logGroup: LogGroupName, kind: Kind, apiId: String?, stage: String?,
+                resourcePaths: (any ResourcePathSource)? = nil) {
         self.logGroup = logGroup
         self.kind = kind
         self.apiId = apiId
         self.stage = stage
+        self.resourcePaths = resourcePaths
     }
+
+    /// The same log group read the same way; the resource-path source is a service, not part of the identity.
+    public static func == (a: LogGroupTarget, b: LogGroupTarget) -> Bool {
+        a.logGroup == b.logGroup && a.kind == b.kind && a.apiId == b.apiId && a.stage == b.stage
+    }
+}
+
+/// A REST API's resource map as the tick gets it: the map (empty when it could not be read) and, then, why.
+public struct ResourcePaths: Sendable, Equatable {
+    public var paths: [String: String]
+    public var note: String?
+    public init(paths: [String: String], note: String? = nil) { self.paths = paths; self.note = note }
+}
+
+/// Resource id → resource path of a REST API (`GET /restapis/{id}/resources`). A throttled request is logged with the
+/// resource's id (`Resource k0w8mc`) and no path; with this map it still gets one.
+public protocol ResourcePathSource: Sendable {
+    /// Never throws: the tick goes on without the map when it cannot be read, and says so in `note`.
+    func resourcePaths(restApiId: String, deadline: Deadline) async -> ResourcePaths
 }
 
 /// What discovery found, and what it could not use (reported in the summary, never silently ignored).

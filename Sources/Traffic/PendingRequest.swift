@@ -32,6 +32,18 @@ enum StatusSource: UInt8, Sendable, Comparable {
     static func < (a: StatusSource, b: StatusSource) -> Bool { a.rawValue < b.rawValue }
 }
 
+/// Where a method or path hint came from, weakest first. Hints are used only when no `HTTP Method` line was seen.
+enum HintSource: UInt8, Sendable, Comparable {
+    case none = 0
+    /// The usage-plan check (`API Key ... because method 'GET /pets/{petId}'`) or a throttling line: they name the
+    /// method resource, so the path is a template (or a resource id).
+    case methodResource = 1
+    /// A Lambda authorizer's event (`methodArn`, REQUEST events' `path`): the request's own method and path.
+    case authorizerEvent = 2
+
+    static func < (a: HintSource, b: HintSource) -> Bool { a.rawValue < b.rawValue }
+}
+
 /// Values are copied out of the event as raw bytes and decoded only when the transaction is built, so a request that
 /// is still open costs a few small arrays, never the whole window.
 struct PendingRequest: Sendable {
@@ -53,8 +65,12 @@ struct PendingRequest: Sendable {
     var extendedRequestId: [UInt8]?
     var method: [UInt8]?
     var resourcePath: [UInt8]?
-    /// The method and resource a throttling line named; used only when no `HTTP Method` line was seen.
+    /// The method and path other lines named (see `HintSource`); used only when no `HTTP Method` line was seen.
     var hintMethod: [UInt8]?
+    var hintMethodSource: HintSource = .none
+    var hintPath: [UInt8]?
+    var hintPathSource: HintSource = .none
+    /// The resource a throttling line named: an id (`k0w8mc`) or a path.
     var resource: [UInt8]?
     var query: [UInt8]?
     var requestHeaders: [UInt8]?
@@ -135,9 +151,25 @@ struct PendingRequest: Sendable {
         case .throttled(let v, let m, let r):
             substantive = true
             keepFailure(v)
-            if hintMethod == nil, !m.isEmpty { hintMethod = Array(m) }
+            if !m.isEmpty { hint(method: Array(m), path: nil, from: .methodResource) }
             if resource == nil, !r.isEmpty { resource = Array(r) }
             return complete(status: 429, source: .inferred, at: timestamp)
+        case .usagePlanMethod(let v, let m, let path, let denied):
+            if method == nil {
+                hint(method: m.isEmpty ? nil : Array(m), path: path.isEmpty ? nil : Array(path), from: .methodResource)
+            }
+            if denied {
+                substantive = true
+                keepFailure(v)
+                return complete(status: 403, source: .inferred, at: timestamp)
+            }
+        case .endpointRequestBody(let v):
+            // Scanned only while the request has no `HTTP Method` and no authorizer event yet: a request that reached
+            // its integration logs `HTTP Method` first, and the integration's body must never stand in for it.
+            if method == nil, hintMethodSource < .authorizerEvent, hintPathSource < .authorizerEvent,
+               let found = AuthorizerEvent.methodAndPath(v) {
+                hint(method: found.method, path: found.path, from: .authorizerEvent)
+            }
         case .integrationEndpointRequestId(let v):
             if integrationRequestId == nil { integrationRequestId = Array(v) }
         case .xrayTraceId(let v):
@@ -148,6 +180,12 @@ struct PendingRequest: Sendable {
             break
         }
         return false
+    }
+
+    /// Keeps a hint from `source` unless one as sure is already known (the first of equal sureness wins).
+    mutating func hint(method m: [UInt8]?, path: [UInt8]?, from source: HintSource) {
+        if let m, source > hintMethodSource { hintMethod = m; hintMethodSource = source }
+        if let path, source > hintPathSource { hintPath = path; hintPathSource = source }
     }
 
     /// The first failure line wins: it is the cause, later ones (`Authorizer error`, gateway response) are consequences.

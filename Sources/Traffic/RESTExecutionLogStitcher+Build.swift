@@ -7,8 +7,12 @@ extension RESTExecutionLogStitcher {
     func build(_ p: PendingRequest, incomplete: Bool) -> Transaction {
         let streamName = streams[Int(p.stream)].name
         var request = TransactionRequest()
+        // `HTTP Method: X, Resource Path: /p` is what the request was; other lines stand in only when it was never
+        // logged (the gateway ended the request first): an authorizer's event names the request's own path, the
+        // usage-plan check and a throttle's resource (through discovery) name the method resource's path template.
         request.method = (p.method ?? p.hintMethod).map(Self.text)
         request.path = p.resourcePath.map(Self.text)
+        if request.path == nil, p.method == nil, p.hintPathSource == .authorizerEvent { request.path = p.hintPath.map(Self.text) }
         if let resource = p.resource.map(Self.text) {
             // Throttling lines name the resource by id (`k0w8mc`) or, on some stages, by path.
             if resource.hasPrefix("/") {
@@ -18,6 +22,7 @@ extension RESTExecutionLogStitcher {
                 if request.path == nil { request.path = options.resourcePaths[resource] }
             }
         }
+        if request.path == nil, p.method == nil { request.path = p.hintPath.map(Self.text) }
         if let q = p.query { request.query = ExecutionLogMap.pairs(q, truncated: p.truncated.contains(.query)) }
         if let h = p.requestHeaders {
             request.headers = ExecutionLogMap.pairs(h, truncated: p.truncated.contains(.requestHeaders))

@@ -37,6 +37,9 @@ extension RESTExecutionLogStitcher {
             Self.writeBytes("method", p.method, to: &w)
             Self.writeBytes("resourcePath", p.resourcePath, to: &w)
             Self.writeBytes("hintMethod", p.hintMethod, to: &w)
+            w.field("hintMethodSource", Int(p.hintMethodSource.rawValue))
+            Self.writeBytes("hintPath", p.hintPath, to: &w)
+            w.field("hintPathSource", Int(p.hintPathSource.rawValue))
             Self.writeBytes("resource", p.resource, to: &w)
             Self.writeBytes("query", p.query, to: &w)
             Self.writeBytes("requestHeaders", p.requestHeaders, to: &w)
@@ -105,6 +108,12 @@ extension RESTExecutionLogStitcher {
             p.method = Self.bytes(r["method"])
             p.resourcePath = Self.bytes(r["resourcePath"])
             p.hintMethod = Self.bytes(r["hintMethod"])
+            // State saved before hint sources existed only held throttling lines' methods.
+            p.hintMethodSource = r["hintMethodSource"]?.int64Value.flatMap { HintSource(rawValue: UInt8(clamping: $0)) }
+                ?? (p.hintMethod == nil ? .none : .methodResource)
+            p.hintPath = Self.bytes(r["hintPath"])
+            p.hintPathSource = r["hintPathSource"]?.int64Value.flatMap { HintSource(rawValue: UInt8(clamping: $0)) }
+                ?? (p.hintPath == nil ? .none : .methodResource)
             p.resource = Self.bytes(r["resource"])
             p.query = Self.bytes(r["query"])
             p.requestHeaders = Self.bytes(r["requestHeaders"])

@@ -154,7 +154,10 @@ public struct TickRunner: Sendable {
         await forEachConcurrently(targets, limit: settings.logGroupConcurrency, { t in await self.poll(t, deadline: deadline, now: now) }) {
             summary.groups.append($0)
         }
-        for g in summary.groups.sorted(by: { $0.logGroup.rawValue < $1.logGroup.rawValue }) { summary.notes += g.notes }
+        // Stages of one API share its resource map, and a note about it: say it once.
+        for g in summary.groups.sorted(by: { $0.logGroup.rawValue < $1.logGroup.rawValue }) {
+            for note in g.notes where !summary.notes.contains(note) { summary.notes.append(note) }
+        }
         summary.groups.sort { $0.logGroup.rawValue < $1.logGroup.rawValue }
         summary.durationMs = EpochMillis.now().value - now.value
         return summary
@@ -207,8 +210,17 @@ public struct TickRunner: Sendable {
         outcome.windowEnd = end
         guard end > checkpoint.watermark else { return outcome }
 
-        // 2. The transform for this kind of log group, with the requests carried over from the last tick.
-        var stitcher = RESTExecutionLogStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId)
+        // 2. The transform for this kind of log group, with the requests carried over from the last tick, and the
+        // API's resource map (cached across ticks) so throttled requests that name only a resource id get a path.
+        let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
+        var options = StitcherOptions()
+        if target.kind == .rest, let source = target.resourcePaths, let apiId = target.apiId {
+            let found = await source.resourcePaths(restApiId: apiId, deadline: pullDeadline)
+            options.resourcePaths = found.paths
+            if let note = found.note { outcome.notes.append(note) }
+        }
+        var stitcher = RESTExecutionLogStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,
+                                                options: options)
         var mapper = HTTPAccessLogMapper(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,
                                          apiId: target.apiId, stage: target.stage)
         if target.kind == .rest, let state = checkpoint.stitcherState {
@@ -222,7 +234,6 @@ public struct TickRunner: Sendable {
         let emit: (Transaction) -> Void = { t in batcher.add(t) }
 
         // 3. Every page until no nextToken, or until the deadline is near.
-        let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
         // Events read inside the next window's overlap: the next window skips them when it re-reads them.
         let nextSeenFrom = end.value - settings.overlapMs
         var complete = false

@@ -119,10 +119,12 @@ actor TickHandler: LambdaHandler {
         } catch let e as AWSConfigurationError { throw ConfigurationError(e.problems) }
         do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
         if config.autoDiscovery {
-            discovery = APIGatewayDiscovery(rest: APIGatewayClient(aws), http: APIGatewayV2Client(aws))
+            discovery = APIGatewayDiscovery(rest: APIGatewayClient(aws), http: APIGatewayV2Client(aws),
+                                            resourceCacheSeconds: config.apiListCacheSeconds)
         } else {
             discovery = APIListSource(config.apiList ?? "[]", s3: S3Client(aws), region: config.region,
-                                      cacheSeconds: config.apiListCacheSeconds)
+                                      cacheSeconds: config.apiListCacheSeconds,
+                                      resources: RESTResourcePathCache(APIGatewayClient(aws), cacheSeconds: config.apiListCacheSeconds))
         }
         pager = CloudWatchLogsPager(CloudWatchLogsClient(aws))
         sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
@@ -148,6 +150,7 @@ actor TickHandler: LambdaHandler {
         do {
             let found = try await discovery.discover(rest: config.enableRest, http: config.enableHTTP, deadline: context.deadline)
             summary = await runner.run(targets: found.targets, deadline: context.deadline, now: started)
+            // Discovery's notes first, then those of the log groups (the runner's own must not be overwritten).
             summary.notes = found.notes + summary.notes
         } catch {
             summary = TickSummary(startedAt: started)

@@ -5,6 +5,7 @@ import HTTP
 import Pipeline
 import TestSupport
 import Testing
+import Traffic
 @testable import AWS
 
 @Suite struct MotoIntegrationTests {
@@ -221,6 +222,56 @@ import Testing
         } catch {
             #expect(error.status == 404 && error.code == "NotFoundException" && !error.isRetryable)
         }
+    }
+
+    /// Discovery hands each REST target the API's resource map, read once per cache period; an API whose resources
+    /// cannot be read gives a note and an empty map, never an error.
+    @Test func discoveryProvidesEachRESTAPIsResourcePaths() async throws {
+        let aws = try await MotoServers.shared.plain().client()
+        let name = uniqueName("rest-resources")
+        let created = try JSONReader.parse(try await aws.restJSONCall(.apiGateway, operation: "CreateRestApi", method: .POST,
+                                                                      path: "/restapis", body: Array(#"{"name":"\#(name)"}"#.utf8)))
+        let apiId = try #require(created["id"]?.stringValue)
+        let resources = try JSONReader.parse(try await aws.restJSONCall(.apiGateway, operation: "GetResources", method: .GET,
+                                                                        path: restPath("restapis", apiId, "resources")))
+        let rootId = try #require(resources["item"]?.arrayValue?.first { $0["path"]?.stringValue == "/" }?["id"]?.stringValue)
+        let orders = try JSONReader.parse(try await aws.restJSONCall(.apiGateway, operation: "CreateResource", method: .POST,
+                                                                     path: restPath("restapis", apiId, "resources", rootId),
+                                                                     body: Array(#"{"pathPart":"orders"}"#.utf8)))
+        let ordersId = try #require(orders["id"]?.stringValue)
+        let order = try JSONReader.parse(try await aws.restJSONCall(.apiGateway, operation: "CreateResource", method: .POST,
+                                                                    path: restPath("restapis", apiId, "resources", ordersId),
+                                                                    body: Array(#"{"pathPart":"{orderId}"}"#.utf8)))
+        let orderId = try #require(order["id"]?.stringValue)
+        for resource in [rootId, orderId] {
+            _ = try await aws.restJSONCall(.apiGateway, operation: "PutMethod", method: .PUT,
+                                           path: restPath("restapis", apiId, "resources", resource, "methods", "POST"),
+                                           body: Array(#"{"authorizationType":"NONE"}"#.utf8))
+            _ = try await aws.restJSONCall(.apiGateway, operation: "PutIntegration", method: .PUT,
+                                           path: restPath("restapis", apiId, "resources", resource, "methods", "POST", "integration"),
+                                           body: Array(#"{"type":"MOCK"}"#.utf8))
+        }
+        _ = try await aws.restJSONCall(.apiGateway, operation: "CreateDeployment", method: .POST,
+                                       path: restPath("restapis", apiId, "deployments"), body: Array(#"{"stageName":"prod"}"#.utf8))
+        _ = try await APIGatewayClient(aws).updateStage(restApiId: apiId, stageName: "prod", patchOperations: [
+            .replace("/*/*/logging/loglevel", "INFO"), .replace("/*/*/logging/dataTrace", "true"),
+        ])
+
+        let discovery = APIGatewayDiscovery(rest: APIGatewayClient(aws), http: APIGatewayV2Client(aws), resourceCacheSeconds: 300)
+        let found = try await discovery.discover(rest: true, http: false, deadline: .distant)
+        let target = try #require(found.targets.first { $0.apiId == apiId })
+        #expect(target.logGroup.rawValue == "API-Gateway-Execution-Logs_\(apiId)/prod")
+        let source = try #require(target.resourcePaths)
+        #expect(await discovery.resources.reads == 0, "discovery itself reads no resources")
+        let map = await source.resourcePaths(restApiId: apiId, deadline: .distant)
+        #expect(map.note == nil)
+        #expect(map.paths == [rootId: "/", ordersId: "/orders", orderId: "/orders/{orderId}"])
+        _ = await source.resourcePaths(restApiId: apiId, deadline: .distant)
+        #expect(await discovery.resources.reads == 1, "kept for the cache period")
+
+        let missing = await source.resourcePaths(restApiId: "doesnotexist", deadline: .distant)
+        #expect(missing.paths.isEmpty)
+        #expect(missing.note?.hasPrefix("REST API doesnotexist: its resources could not be read") == true)
     }
 
     @Test func httpApisAndTheirAccessLogSettings() async throws {

@@ -273,6 +273,12 @@ def real(stream, ts, rid, text, eid=None):
     if eid: e["eventId"] = eid
     return e
 
+def uncounted(stream, ts, rid, text):
+    # A line added to a fixture after the others were generated: its own event id, so later fixtures keep theirs.
+    e = {"logStreamName": stream, "timestamp": ts, "message": "(%s) %s" % (rid, text), "ingestionTime": ts + 412}
+    e["eventId"] = "%056d" % (ts * 10000 + 9999)
+    return e
+
 def utc(text, fmt="%a %b %d %H:%M:%S %Y"):
     return calendar.timegm(time.strptime(text, fmt)) * 1000
 
@@ -285,6 +291,8 @@ write("real-rest-authorizer-unauthorized-401.ndjson", [
     real(S1, t, rid, "Starting authorizer: 52u008 for request: %s" % rid),
     real(S1, t, rid, "Incoming identity: {method.request.header.Hash=********aaaaaa}"),
     real(S1, t, rid, "Endpoint request URI: https://lambda.ap-southeast-2.amazonaws.com/2015-03-31/functions/arn:aws:lambda:ap-southeast-2:654888109795:function:dev-HashMACSHM-Authorizer/invocations"),
+    # The authorizer's event (cut at 1 KiB as published): its methodArn and path name the request's method and path.
+    uncounted(S1, t, rid, 'Endpoint request body after transformations: {"type":"REQUEST","methodArn":"arn:aws:execute-api:ap-southeast-2:654888109795:ja8pdvfjf6/ESTestInvoke-stage/GET/","resource":"/","path":"/","httpMethod":"GET","headers":{"Authorizer":"bbbbbbbbbbbb","Hash":"aaaaaaaaaaaaaa"},"multiValueHeaders":{"Authorizer":["bbbbbbbbbbbb"],"Hash":["aaaaaaaaaaaaaa"]},"queryStringParameters":{},"multiValueQueryStringParameters":{},"pathParameters":{},"stageVariables":{},"requestContext":{"resourceId":"test-invoke-resource-id","resourcePath":"/","httpMethod":"GET","extendedRequestId":"fhxNLG5IywMFrSw=","requestTime":"05/Sep/2019:04:56:39 +0000","path":"/","accountId":"654888109795","protocol":"HTTP/1.1","stage":"test-invoke-stage","domainPrefix":"testPrefix","requestTimeEpoch":1567659399581,"requestId":"29d2b4df-26da-4cae-aeca-f9ef6c338d88","identity":{"cognitoIdentityPoolId":null,"cognitoIdentityId":null,"apiKey":"test-invoke-api-key","principalOrgId":null,"cognitoAuthenticationType":null,"userArn":"arn:aws:iam::654888109795:user/an [TRUNCATED]'),
     real(S1, t, rid, "Sending request to https://lambda.ap-southeast-2.amazonaws.com/2015-03-31/functions/arn:aws:lambda:ap-southeast-2:654888109795:function:dev-HashMACSHM-Authorizer/invocations"),
     real(S1, t, rid, "Unauthorized request: %s" % rid),
     real(S1, t, rid, "Unauthorized"),
@@ -373,4 +381,86 @@ L += success(S1, T0 + 10, "c0ffee00-0000-4000-8000-00000000a002", "XrayRoot00000
              "{Content-Type=text/plain}", "{Date=Mon, 24 Nov 2025 10:15:00 GMT}", usage_plan=False, trailers=False)
 L.append(ev(S1, T0 + 10, "c0ffee00-0000-4000-8000-00000000a002", "X-ray Tracing ID : Root=1-5c755b5d-07b29b94e632d3da19d88789;Parent=61e6466ca210cdf8;Sampled=1"))
 write("rest-xray-trace-id-forms.ndjson", L)
+# REAL: a stage execution log (2017) of a request through a TOKEN authorizer, events in published order with their
+# published timestamps; the stream name is constructed (not published) and long header/identity lines are left out.
+# The authorizer's event names GET /user_info; the usage-plan line names the method resource `ANY /{resource+}`; the
+# `HTTP Method` line must win over both.
+rid = "cf101403-4a17-11e7-935f-35dfc4618b7d"
+t = calendar.timegm(time.strptime("2017-06-05T17:52:57", "%Y-%m-%dT%H:%M:%S")) * 1000
+TOKEN_EVENT = 'Endpoint request body after transformations: {"type":"TOKEN","authorizationToken":"24u62kim5mn0slhwigdt7v4ybkwef5 eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE0OTY2ODY5NzYsIm9wYXF1ZV91c2VyX2lkIjoiVWtvVEl3UWlaWnN4MDNTbFU5dF95IiwiY2hhbm5lbF9pZCI6IjcyMzY2OTIiLCJyb2xlIjoidmlld2VyIiwicHVic3ViX3Blcm1zIjp7Imxpc3RlbiI6WyJicm9hZGNhc3QiLCJ3aGlzcGVyLVVrb1RJd1FpWlpzeDAzU2xVOXRfeSJdfX0.V6iFHSvV2t6zJ8GysXqSR4c7lRrL0OR2MG7mDI1BUdE","methodArn":"arn:aws:execute-api:us-west-2:919586034543:oo8kadh853/Test/GET/user_info"}'
+S_TOKEN = "5f93f983524def3dca464469d2cf9f3e"
+write("real-rest-token-authorizer-200.ndjson", [
+    real(S_TOKEN, t + 673, rid, "Starting authorizer: elkw5b for request: %s" % rid),
+    real(S_TOKEN, t + 674, rid, "Endpoint request URI: https://lambda.us-west-2.amazonaws.com/2015-03-31/functions/arn:aws:lambda:us-west-2:919586034543:function:ExtensionGatewayAuthorizer/invocations"),
+    real(S_TOKEN, t + 674, rid, TOKEN_EVENT),
+    real(S_TOKEN, t + 701, rid, "Using valid authorizer policy for principal: **********************************************bkwef5"),
+    real(S_TOKEN, t + 701, rid, "Successfully completed authorizer execution"),
+    real(S_TOKEN, t + 701, rid, "Verifying Usage Plan for request: %s. API Key:  API Stage: oo8kadh853/Test" % rid),
+    real(S_TOKEN, t + 701, rid, "API Key  authorized because method 'ANY /{resource+}' does not require API Key. Request will not contribute to throttle or quota limits"),
+    real(S_TOKEN, t + 701, rid, "Usage Plan check succeeded for API Key  and API Stage oo8kadh853/Test"),
+    real(S_TOKEN, t + 701, rid, "Starting execution for request: %s" % rid),
+    real(S_TOKEN, t + 701, rid, "HTTP Method: GET, Resource Path: /user_info"),
+    real(S_TOKEN, t + 701, rid, "Method request path: {resource=user_info}"),
+    real(S_TOKEN, t + 701, rid, "Method request query string: {}"),
+    real(S_TOKEN, t + 701, rid, "Method request body before transformations:"),
+    real(S_TOKEN, t + 702, rid, "Endpoint request URI: https://lambda.us-west-2.amazonaws.com/2015-03-31/functions/arn:aws:lambda:us-west-2:919586034543:function:extension_state/invocations"),
+    real(S_TOKEN, t + 738, rid, "Endpoint response headers: {x-amzn-Remapped-Content-Length=0, x-amzn-RequestId=cf154484-4a17-11e7-aa36-15f3676da0c2, Connection=keep-alive, Content-Length=183, Date=Mon, 05 Jun 2017 17:52:57 GMT, X-Amzn-Trace-Id=root=1-59359a79-3f2c1fd185751bfd75aaa3b7;sampled=0, Content-Type=application/json}"),
+    real(S_TOKEN, t + 738, rid, 'Method response body after transformations: {"ip_address": "89.64.28.236"}'),
+    real(S_TOKEN, t + 738, rid, "Method response headers: {Access-Control-Allow-Origin=*, Access-Control-Allow-Headers=X-Muxy-Token, X-Muxy-Extension-Id, X-Amzn-Trace-Id=sampled=0;root=1-59359a79-3f2c1fd185751bfd75aaa3b7}"),
+    real(S_TOKEN, t + 738, rid, "Successfully completed execution"),
+    real(S_TOKEN, t + 738, rid, "Method completed with status: 200"),
+])
+
+# Constructed around the REAL TOKEN event above: the same authorizer call answered "Unauthorized" (the real 401 form),
+# then an event cut at 1 KiB inside its methodArn (a long token), which must name nothing.
+rid = "c0ffee00-0000-4000-8000-000000000441"
+rid2 = "c0ffee00-0000-4000-8000-000000000442"
+LONG_TOKEN_EVENT = trunc('Endpoint request body after transformations: {"type":"TOKEN","authorizationToken":"Bearer ' + "eyJhbGciOiJSUzI1NiJ9" * 48 + '","methodArn":"arn:aws:execute-api:eu-west-2:123456789012:a1b2c3d4e5/prod/DELETE/orders/42"}')
+write("rest-token-authorizer-401.ndjson", [
+    ev(S1, T0, rid, "Extended Request Id: TokenAuth401AA="),
+    ev(S1, T0, rid, "Starting authorizer: elkw5b for request: %s" % rid),
+    ev(S1, T0, rid, TOKEN_EVENT),
+    ev(S1, T0 + 30, rid, "Unauthorized request: %s" % rid),
+    ev(S1, T0 + 100, rid2, "Extended Request Id: TokenAuth401BB="),
+    ev(S1, T0 + 100, rid2, "Starting authorizer: elkw5b for request: %s" % rid2),
+    ev(S1, T0 + 100, rid2, LONG_TOKEN_EVENT),
+    ev(S1, T0 + 130, rid2, "Unauthorized request: %s" % rid2),
+])
+
+# Constructed with the REAL usage-plan wording (AWS knowledge center; published stage logs): API-key denials name the
+# method resource. A template path stays a template; `ANY` is no method; a Lambda authorizer that ran first names the
+# request's own method and path, which win.
+rid = "c0ffee00-0000-4000-8000-000000000451"
+rid2 = "c0ffee00-0000-4000-8000-000000000452"
+rid3 = "c0ffee00-0000-4000-8000-000000000453"
+NOT_ASSOCIATED = "requires API Key and API Key is not associated with a Usage Plan for API Stage %s/%s: No Usage Plan found for key and API Stage" % (API, STAGE)
+write("rest-usage-plan-method-403.ndjson", [
+    ev(S1, T0, rid, "Extended Request Id: KeyTemplate403="),
+    ev(S1, T0, rid, "Verifying Usage Plan for request: %s. API Key: **********ab12cd API Stage: %s/%s" % (rid, API, STAGE)),
+    ev(S1, T0, rid, "API Key **********ab12cd not authorized because method 'POST /orders/{orderId}' " + NOT_ASSOCIATED),
+    ev(S1, T0 + 10, rid2, "Extended Request Id: KeyAnyMethod40="),
+    ev(S1, T0 + 10, rid2, "Verifying Usage Plan for request: %s. API Key: **********ab12cd API Stage: %s/%s" % (rid2, API, STAGE)),
+    ev(S1, T0 + 10, rid2, "API Key **********ab12cd not authorized because method 'ANY /{proxy+}' " + NOT_ASSOCIATED),
+    ev(S1, T0 + 20, rid3, "Extended Request Id: KeyAfterAuthz4="),
+    ev(S1, T0 + 20, rid3, "Starting authorizer: 62mgrc for request: %s" % rid3),
+    ev(S1, T0 + 20, rid3, 'Endpoint request body after transformations: {"type":"TOKEN","authorizationToken":"Bearer abc.def.ghi","methodArn":"arn:aws:execute-api:%s:123456789012:%s/%s/GET/pets/7"}' % ("eu-west-2", API, STAGE)),
+    ev(S1, T0 + 25, rid3, "Successfully completed authorizer execution"),
+    ev(S1, T0 + 25, rid3, "Verifying Usage Plan for request: %s. API Key: **********ab12cd API Stage: %s/%s" % (rid3, API, STAGE)),
+    ev(S1, T0 + 25, rid3, "API Key **********ab12cd not authorized because method 'GET /pets/{petId}' " + NOT_ASSOCIATED),
+])
+
+# Constructed: ordinary requests whose other lines name a different method or path. A mapping template that forwards
+# a methodArn to the integration, logged before `HTTP Method` (lines of one request may come in any order), and a
+# usage-plan line naming the method resource: the logged `HTTP Method` line is what the request was.
+rid = "c0ffee00-0000-4000-8000-000000000461"
+L = [ev(S1, T0, rid, "Extended Request Id: NeverReplace01="),
+     ev(S1, T0, rid, "API Key **********ab12cd authorized because method 'ANY /{proxy+}' does not require API Key. Request will not contribute to throttle or quota limits"),
+     ev(S1, T0, rid, 'Endpoint request body after transformations: {"methodArn":"arn:aws:execute-api:eu-west-2:123456789012:%s/%s/GET/admin","path":"/admin","httpMethod":"GET"}' % (API, STAGE)),
+     ev(S1, T0, rid, "Starting execution for request: %s" % rid),
+     ev(S1, T0, rid, "HTTP Method: POST, Resource Path: /orders/42"),
+     ev(S1, T0 + 5, rid, "Method completed with status: 201")]
+L += success(S1, T0 + 20, "c0ffee00-0000-4000-8000-000000000462", "NeverReplace02=", "PUT", "/pets/9", "{}", REQ_HEADERS, '{"name":"Rex"}',
+             200, '{"ok":true}', "{Content-Type=application/json}", "{Date=Mon, 24 Nov 2025 10:15:00 GMT}", trailers=False)
+write("rest-method-hints-never-replace.ndjson", L)
+
 print("ok")

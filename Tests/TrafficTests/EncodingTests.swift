@@ -15,6 +15,8 @@ import Testing
         "real-rest-key-throttle-429.ndjson", "rest-key-throttle-429-without-end-marker.ndjson",
         "rest-request-validation-400.ndjson", "rest-api-key-not-authorized-403.ndjson",
         "rest-policy-and-authorizer-deny-403.ndjson", "rest-waf-filtered-403.ndjson", "rest-xray-trace-id-forms.ndjson",
+        "real-rest-token-authorizer-200.ndjson", "rest-token-authorizer-401.ndjson", "rest-usage-plan-method-403.ndjson",
+        "rest-method-hints-never-replace.ndjson",
     ]
 
     /// Every transaction the fixtures produce, REST and HTTP API, encoded as NDJSON.

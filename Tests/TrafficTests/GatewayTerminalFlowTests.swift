@@ -29,10 +29,126 @@ import Testing
         #expect(!t.incomplete)
         #expect(t.error == "Unauthorized request: 29d2b4df-26da-4cae-aeca-f9ef6c338d88")
         #expect(t.id == "fhxNLG5IywMFrSw=")
-        // The authorizer runs before `HTTP Method` is logged: the log does not say which method or path.
-        #expect(t.request.method == nil)
-        #expect(t.request.path == nil)
+        // The authorizer runs before `HTTP Method` is logged; its event (REQUEST type: `httpMethod`, `path`, and the
+        // `methodArn` `.../ESTestInvoke-stage/GET/`) is the only line that says what the request was.
+        #expect(t.request.method == "GET")
+        #expect(t.request.path == "/")
         #expect(t.response.body == nil)
+        #expect(t.truncatedLines == 1, "the event line was cut at 1 KiB after the values that are read")
+    }
+
+    @Test func realTokenAuthorizerRequestKeepsItsLoggedMethodAndPath() throws {
+        let t = try Self.one("real-rest-token-authorizer-200.ndjson")
+        #expect(t.response.status == 200)
+        // The authorizer's methodArn says GET /user_info and the usage-plan line `ANY /{resource+}`: neither replaces
+        // the `HTTP Method` line, which comes later.
+        #expect(t.request.method == "GET")
+        #expect(t.request.path == "/user_info")
+        #expect(t.response.body == #"{"ip_address": "89.64.28.236"}"#)
+    }
+
+    @Test func tokenAuthorizerDenialGetsMethodAndPathFromTheMethodArn() throws {
+        let (out, open) = try Self.window("rest-token-authorizer-401.ndjson")
+        #expect(open == 0)
+        try #require(out.count == 2)
+        #expect(out.map(\.response.status) == [401, 401])
+        #expect(out[0].request.method == "GET")
+        #expect(out[0].request.path == "/user_info", "the methodArn's path after apiId/stage/METHOD")
+        // Cut inside the methodArn: half an ARN names neither method nor path.
+        #expect(out[1].request.method == nil)
+        #expect(out[1].request.path == nil)
+        #expect(out[1].truncatedLines == 1)
+    }
+
+    @Test func usagePlanDenialsNameTheMethodResource() throws {
+        let (out, open) = try Self.window("rest-usage-plan-method-403.ndjson")
+        #expect(open == 0)
+        try #require(out.count == 3)
+        #expect(out.map(\.response.status) == [403, 403, 403])
+        #expect(out[0].request.method == "POST")
+        #expect(out[0].request.path == "/orders/{orderId}", "the resource path, a template")
+        #expect(out[0].error?.hasPrefix("API Key **********ab12cd not authorized because method 'POST /orders/{orderId}'") == true)
+        #expect(out[1].request.method == nil, "ANY is not a method")
+        #expect(out[1].request.path == "/{proxy+}")
+        // The authorizer ran first and named the request itself: it wins over the method resource's template.
+        #expect(out[2].request.method == "GET")
+        #expect(out[2].request.path == "/pets/7")
+    }
+
+    @Test func ordinaryRequestsNeverHaveTheirLoggedMethodOrPathReplaced() throws {
+        let (out, open) = try Self.window("rest-method-hints-never-replace.ndjson")
+        #expect(open == 0)
+        try #require(out.count == 2)
+        #expect(out[0].request.method == "POST")
+        #expect(out[0].request.path == "/orders/42")
+        #expect(out[1].request.method == "PUT")
+        #expect(out[1].request.path == "/pets/9")
+        // Every fixture request that logged `HTTP Method: X, Resource Path: /p` keeps exactly X and /p.
+        for name in EncodingTests.allRESTFixtures {
+            var logged: [String: (String, String)] = [:]
+            for e in try Fixtures.events(name) {
+                guard let open = e.message.firstIndex(of: ")"), let range = e.message.range(of: ") HTTP Method: ") else { continue }
+                let id = String(e.message[e.message.index(after: e.message.startIndex)..<open])
+                let rest = e.message[range.upperBound...]
+                guard let comma = rest.range(of: ", Resource Path: ") else { continue }
+                if logged[id] == nil { logged[id] = (String(rest[..<comma.lowerBound]), String(rest[comma.upperBound...])) }
+            }
+            for t in try Fixtures.stitch(name).0 {
+                guard let (method, path) = logged[t.requestId.rawValue] else { continue }
+                #expect(t.request.method == method, "\(name) \(t.requestId.rawValue)")
+                #expect(t.request.path == path, "\(name) \(t.requestId.rawValue)")
+            }
+        }
+    }
+
+    @Test func authorizerEventsAreReadOnlyWhenCompleteAndPreferTheRequestPath() {
+        func stitched(_ lines: [String]) -> Transaction? {
+            var s = Fixtures.stitcher()
+            var out: [Transaction] = []
+            feed(&s, lines.map { (10, "(r1) " + $0) } + [(10, "(r1) Unauthorized request: r1")], into: &out)
+            s.finishWindow { out.append($0) }
+            return out.first
+        }
+        let arn = "arn:aws:execute-api:eu-west-2:123456789012:a1b2c3d4e5/prod"
+        // A REQUEST event's `path` is the request's path; it wins over the ARN's.
+        var t = stitched([#"Endpoint request body after transformations: {"type":"REQUEST","methodArn":"\#(arn)/GET/pets/7","resource":"/pets/{id}","path":"/v1/pets/7","httpMethod":"GET"}"#])
+        #expect(t?.request.method == "GET")
+        #expect(t?.request.path == "/v1/pets/7")
+        // A `path` nested in another object is not the event's.
+        t = stitched([#"Endpoint request body after transformations: {"type":"TOKEN","headers":{"path":"/evil"},"methodArn":"\#(arn)/DELETE/orders/1"}"#])
+        #expect(t?.request.method == "DELETE")
+        #expect(t?.request.path == "/orders/1")
+        // A cut `path` value falls back to the ARN's path.
+        t = stitched([#"Endpoint request body after transformations: {"type":"REQUEST","methodArn":"\#(arn)/GET/pets/7","path":"/pets/7 [TRUNCATED]"#])
+        #expect(t?.request.path == "/pets/7")
+        #expect(t?.request.method == "GET")
+        // Escaped values are refused, not guessed.
+        t = stitched([#"Endpoint request body after transformations: {"methodArn":"arn:aws:execute-api:r:a:i\/prod\/GET\/x"}"#])
+        #expect(t?.request.method == nil)
+        #expect(t?.request.path == nil)
+        // The first authorizer event wins; an integration body (no methodArn) names nothing.
+        t = stitched([#"Endpoint request body after transformations: {"resource":"/x","path":"/x","httpMethod":"POST"}"#,
+                      #"Endpoint request body after transformations: {"methodArn":"\#(arn)/PATCH/first"}"#,
+                      #"Endpoint request body after transformations: {"methodArn":"\#(arn)/GET/second"}"#])
+        #expect(t?.request.method == "PATCH")
+        #expect(t?.request.path == "/first")
+    }
+
+    @Test func stateCarriesMethodAndPathHints() throws {
+        var s = Fixtures.stitcher()
+        var out: [Transaction] = []
+        feed(&s, [(10, "(r1) API Key **ab12cd authorized because method 'GET /pets/{petId}' does not require API Key."),
+                  (10, #"(r1) Endpoint request body after transformations: {"methodArn":"arn:aws:execute-api:r:1:a/s/GET/pets/3"}"#)],
+             into: &out)
+        var restored = Fixtures.stitcher()
+        try restored.restoreState(s.exportState())
+        // A usage-plan line after the restore must not displace the authorizer's hint.
+        feed(&restored, [(11, "(r1) API Key **ab12cd not authorized because method 'POST /other' requires API Key")], into: &out)
+        restored.finishWindow { out.append($0) }
+        #expect(out.count == 1)
+        #expect(out.first?.request.method == "GET")
+        #expect(out.first?.request.path == "/pets/3")
+        #expect(out.first?.response.status == 403)
     }
 
     @Test func realAuthorizerConfigurationErrorsAre500() throws {
@@ -94,6 +210,9 @@ import Testing
         let t = try Self.one("rest-api-key-not-authorized-403.ndjson")
         #expect(t.response.status == 403)
         #expect(!t.incomplete)
+        // `... because method 'GET /' requires API Key ...`: the only line that names the method and resource.
+        #expect(t.request.method == "GET")
+        #expect(t.request.path == "/")
         #expect(t.error?.contains("requires API Key and API Key is not associated with a Usage Plan") == true)
     }
 

@@ -216,6 +216,9 @@ import Testing
                 case .throttled(_, let m, let r):
                     result = "throttled \(String(decoding: m, as: UTF8.self)) \(String(decoding: r, as: UTF8.self))"
                 case .gatewayResponse(_, let status): result = "gateway \(status)"
+                case .usagePlanMethod(_, let m, let p, let denied):
+                    result = "usage plan \(String(decoding: m, as: UTF8.self))|\(String(decoding: p, as: UTF8.self))\(denied ? " denied" : "")"
+                case .endpointRequestBody: result = "endpoint request body"
                 case .xrayTraceId(let v): result = "xray \(String(decoding: v, as: UTF8.self))"
                 case .completed(let status): result = "completed \(status)"
                 case .integrationResponse(let ms): result = "latency \(ms.map(String.init) ?? "nil")"
@@ -252,8 +255,16 @@ import Testing
         #expect(fact("Authorizer error") == "terminal 500")
         #expect(fact("User is not authorized to access this resource") == "terminal 403")
         #expect(fact("User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:x") == "terminal 403")
-        #expect(fact("API Key **ab12cd not authorized because method 'GET /' requires API Key and API Key is not associated with a Usage Plan for API Stage a/b: No Usage Plan found for key and API Stage") == "terminal 403")
-        #expect(fact("API Key **ab12cd authorized because method 'GET /' does not require API Key. Request will not contribute to throttle or quota limits") == "other")
+        #expect(fact("API Key **ab12cd not authorized because method 'GET /' requires API Key and API Key is not associated with a Usage Plan for API Stage a/b: No Usage Plan found for key and API Stage") == "usage plan GET|/ denied")
+        #expect(fact("API Key **ab12cd authorized because method 'GET /' does not require API Key. Request will not contribute to throttle or quota limits") == "usage plan GET|/")
+        // Published forms: an empty key prints two spaces; ANY is the method resource's wildcard, not a method.
+        #expect(fact("API Key  authorized because method 'ANY /{resource+}' does not require API Key. Request will not contribute to throttle or quota limits") == "usage plan |/{resource+}")
+        #expect(fact("API Key **ab12cd not authorized because method 'POST /pets/{petId}' requires API Key") == "usage plan POST|/pets/{petId} denied")
+        // A quote that never closes (a cut line) names nothing; a denial without the quoted method is still a 403.
+        #expect(fact("API Key **ab12cd not authorized because method 'POST /pets/12") == "usage plan | denied")
+        #expect(fact("API Key **ab12cd not authorized for this stage") == "terminal 403")
+        #expect(fact("API Key  authorized because method 'get /x' does not require API Key") == "usage plan |")
+        #expect(fact("Endpoint request body after transformations: {}") == "endpoint request body")
         #expect(fact("Missing required request parameters: [petId]") == "terminal 400")
         #expect(fact("Gateway response type: AUTHORIZER_CONFIGURATION_ERROR with status code: 500") == "gateway 500")
         #expect(fact("Gateway response type: DEFAULT_4XX") == "other")
