@@ -35,7 +35,7 @@ run: build ## The tick, locally, against moto seeded with sample API Gateway log
 	@scripts/dev/deps.sh all
 	@scripts/dev/run-local.sh
 
-bench: package ## Benchmarks, about 6 minutes (figures recorded in docs/benchmarks.md)
+bench: package ## Benchmarks, about 8 minutes (figures recorded in docs/benchmarks.md)
 	@scripts/dev/deps.sh all
 	$(RELEASE) --product apitap-bench
 	$$($(RELEASE) --show-bin-path)/apitap-bench stitch runtime package
