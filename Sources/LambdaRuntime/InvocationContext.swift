@@ -5,6 +5,27 @@ public struct LambdaRequestID: Sendable, Hashable, CustomStringConvertible {
     public let value: String
     public init(_ value: String) { self.value = value }
     public var description: String { value }
+
+    /// What the service sends (UUIDs) and a little more: ASCII letters, digits, `-`, `_` and `.`, at most 128, not only
+    /// dots. The id goes into the URL of the answer, so anything else (`/`, `?`, `%`, `..`) could steer the post
+    /// elsewhere: such an id is refused, never used.
+    public static func isValid(_ value: String) -> Bool {
+        let bytes = value.utf8
+        guard !bytes.isEmpty, bytes.count <= 128 else { return false }
+        var onlyDots = true
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"):
+                onlyDots = false
+            case UInt8(ascii: "."):
+                continue
+            default:
+                return false
+            }
+        }
+        return !onlyDots
+    }
 }
 
 public struct InvocationContext: Sendable {

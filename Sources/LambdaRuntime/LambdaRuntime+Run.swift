@@ -37,6 +37,7 @@ public enum LambdaRuntime {
 
         var served = 0
         var transportFailures = 0
+        var malformedInARow = 0
         while maxInvocations.map({ served < $0 }) ?? true {
             let outcome: NextOutcome
             do {
@@ -60,7 +61,15 @@ public enum LambdaRuntime {
                 if let requestID {
                     if case .exit = post({ try client.fail(LambdaRequestID(requestID), type: "Runtime.InvalidInvocation", message: reason) }, logger) { return 1 }
                 }
+                // A Runtime API that keeps answering nonsense must not make the loop spin: back off, then give up.
+                malformedInARow += 1
+                if malformedInARow >= Self.maxMalformedInARow {
+                    logger.fatal("the Runtime API sent \(malformedInARow) invalid invocations in a row; exiting", [("reason", .string(reason))])
+                    return 1
+                }
+                usleep(Self.malformedBackoffMicroseconds(attempt: malformedInARow))
             case .invocation(let invocation):
+                malformedInARow = 0
                 served += 1
                 if await serve(invocation, handler: handler, client: client, environment: environment, logger: logger) == false {
                     return 1
@@ -68,6 +77,15 @@ public enum LambdaRuntime {
             }
         }
         return 0
+    }
+
+    /// Invalid `/next` answers in a row after which the runtime exits (Lambda then starts a new sandbox).
+    public static let maxMalformedInARow = 10
+
+    /// 50 ms doubling per invalid answer in a row, capped at 1 s, with full jitter on the upper half.
+    static func malformedBackoffMicroseconds(attempt: Int) -> UInt32 {
+        let base = min(1_000_000, 50_000 << min(max(attempt - 1, 0), 5))
+        return UInt32(base / 2 + Int.random(in: 0...(base / 2)))
     }
 
     /// Runs the handler for one event and posts its outcome. Returns false when the runtime must exit.

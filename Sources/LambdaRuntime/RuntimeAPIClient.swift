@@ -47,8 +47,15 @@ public final class RuntimeAPIClient {
         guard response.status == 200 else {
             return .exit(status: response.status, reason: "GET /next answered \(response.status): \(String(response.bodyText.prefix(200)))")
         }
+        // A header that is not valid HTTP (a NUL or another control byte) means the answer cannot be trusted.
+        if let bad = response.headers.first(where: { h in (h.name + h.value).utf8.contains { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F } }) {
+            return .malformed(requestID: nil, reason: "GET /next answered with a header that is not valid HTTP (\(bad.name.prefix(40)))")
+        }
         guard let id = response.header(AmazonHeaders.requestID), !id.isEmpty else {
             return .malformed(requestID: nil, reason: "missing \(AmazonHeaders.requestID) header")
+        }
+        guard LambdaRequestID.isValid(id) else {
+            return .malformed(requestID: nil, reason: "invalid \(AmazonHeaders.requestID) header (\(id.utf8.count) bytes, starting \"\(id.prefix(40).unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? String($0) : "?" }.joined())\")")
         }
         guard let raw = response.header(AmazonHeaders.deadline), let ms = Int64(raw) else {
             return .malformed(requestID: id, reason: "missing or invalid \(AmazonHeaders.deadline) header")

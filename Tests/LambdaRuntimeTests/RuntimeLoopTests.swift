@@ -173,6 +173,55 @@ func run(_ api: FakeRuntimeAPI, handler: String, extraEnv: [String: String] = [:
         #expect(api.violations.isEmpty)
     }
 
+    @Test func aRequestIdThatWouldLeaveItsPathIsRefusedNeverPostedTo() async throws {
+        let evil = ["../../../2018-06-01/runtime/init/error?x=1#", "a/b", "..", "id%2F..", String(repeating: "a", count: 129), "sp ace"]
+        let api = try FakeRuntimeAPI(evil.map { .invocation(id: $0, event: "{}") } + [.invocation(id: "fine-1.2_3", event: "{}")])
+        defer { api.stop() }
+        let code = await run(api, handler: "script", max: evil.count + 1)
+        #expect(code == 0)
+        #expect(api.posts.map(\.path) == ["/2018-06-01/runtime/invocation/fine-1.2_3/response"], "nothing posted for the invalid ids")
+        #expect(api.violations.isEmpty)
+    }
+
+    @Test func idsArePercentEncodedIntoTheirSegment() {
+        #expect(RuntimeAPIPaths.response("a/b?c#d") == "/2018-06-01/runtime/invocation/a%2Fb%3Fc%23d/response")
+        #expect(RuntimeAPIPaths.error("8f5c-41") == "/2018-06-01/runtime/invocation/8f5c-41/error")
+        #expect(LambdaRequestID.isValid("3f1b0c2e-8a4d-4e3b-9c1a-7d2e5f6a8b9c"))
+        #expect(!LambdaRequestID.isValid("...") && !LambdaRequestID.isValid("") && !LambdaRequestID.isValid("a\u{0}b"))
+    }
+
+    @Test func aRuntimeAPIThatKeepsAnsweringWithoutAnIdIsLeftNotSpunOn() async throws {
+        let noID = ScriptedNext(headers: [HTTPHeader(AmazonHeaders.deadline, "9999999999999")], body: Array("{}".utf8))
+        let api = try FakeRuntimeAPI(Array(repeating: noID, count: 15))
+        defer { api.stop() }
+        let started = EpochMillis.now()
+        let code = await run(api, handler: "script")
+        let elapsed = EpochMillis.now().value - started.value
+        #expect(code == 1, "gives up with a FATAL line")
+        #expect(api.remaining == 15 - LambdaRuntime.maxMalformedInARow, "exactly \(LambdaRuntime.maxMalformedInARow) answers read")
+        #expect(elapsed >= 1_000, "it backed off between them (took \(elapsed) ms)")
+        #expect(api.posts.isEmpty)
+    }
+
+    @Test func aNULInANextHeaderIsAMalformedAnswerNotAHang() async throws {
+        let bad = ScriptedNext.invocation(id: "nul", event: "{}", extra: [HTTPHeader("Lambda-Runtime-Trace-Id", "Root=1-\u{0}-x")])
+        let api = try FakeRuntimeAPI([bad, .invocation(id: "fine", event: "{}")])
+        defer { api.stop() }
+        // libcurl refuses the answer ("Weird server reply"): a failed /next, retried after a pause; the next one is served.
+        let code = await run(api, handler: "script", max: 1)
+        #expect(code == 0)
+        #expect(api.posts.map(\.path) == ["/2018-06-01/runtime/invocation/fine/response"])
+    }
+
+    @Test func aControlByteInANextHeaderIsAMalformedAnswer() async throws {
+        let bad = ScriptedNext.invocation(id: "ctl", event: "{}", extra: [HTTPHeader("Lambda-Runtime-Trace-Id", "Root=1-\u{1}-x")])
+        let api = try FakeRuntimeAPI([bad, .invocation(id: "fine", event: "{}")])
+        defer { api.stop() }
+        let code = await run(api, handler: "script", max: 2)
+        #expect(code == 0)
+        #expect(api.posts.map(\.path) == ["/2018-06-01/runtime/invocation/fine/response"], "nothing is answered for it")
+    }
+
     @Test func traceIDIsSetForEveryInvocation() async throws {
         let api = try FakeRuntimeAPI([
             .invocation(id: "t1", event: #"{"action":"trace"}"#, trace: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"),
