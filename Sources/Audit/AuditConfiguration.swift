@@ -241,10 +241,8 @@ public struct AuditConfiguration: Sendable {
         return p.problems.isEmpty ? (config, []) : (nil, p.problems)
     }
 
-    static func isLoopback(_ url: String) -> Bool {
-        let lower = url.lowercased()
-        return lower.hasPrefix("http://127.0.0.1") || lower.hasPrefix("http://localhost") || lower.hasPrefix("http://[::1]")
-    }
+    /// Decided on the parsed host (`http://127.0.0.1@attacker.example/` is not loopback), by the one shared rule.
+    static func isLoopback(_ url: String) -> Bool { URLParts(url)?.isLoopbackHost ?? false }
 
     /// For logs and the health handler: no secret values.
     public var redactedSummary: [(String, String)] {

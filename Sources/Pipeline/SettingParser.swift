@@ -42,9 +42,9 @@ public struct SettingParser {
             if required { problems.append("\(name) is not set") }
             return nil
         }
-        let lower = v.lowercased()
-        guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), v.count > 8, !v.contains(" ") else {
-            problems.append("\(name) is not an http(s) URL")
+        // Every URL setting here carries a credential or the data it protects: one rule for all of them.
+        if let problem = URLParts.credentialProblem(v) {
+            problems.append("\(name) \(problem)")
             return nil
         }
         return v

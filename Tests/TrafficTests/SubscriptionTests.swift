@@ -128,6 +128,20 @@ final class CollectingSink: BatchSink, @unchecked Sendable {
         }
     }
 
+    @Test func uapURLsTakePlainHTTPOnlyToALoopbackHost() {
+        let env = ["AWS_REGION": "us-east-1", "UAP_CLIENT_ID": "id", "UAP_CLIENT_SECRET": "s"]
+        var remote = env
+        remote["UAP_TRANSACTIONS_URL"] = "http://uap.example.com/api-transactions"
+        remote["UAP_TOKEN_URL"] = "http://127.0.0.1@attacker.example/token"
+        let problems = TrafficConfiguration.parse(remote).1.joined(separator: "\n")
+        #expect(problems.contains("UAP_TRANSACTIONS_URL must be https://"))
+        #expect(problems.contains("UAP_TOKEN_URL must be https://"))
+        var local = env
+        local["UAP_TRANSACTIONS_URL"] = "http://127.0.0.1:8443/api-transactions"
+        local["UAP_TOKEN_URL"] = "http://localhost:8443/token"
+        #expect(TrafficConfiguration.parse(local).1.isEmpty)
+    }
+
     @Test func aMinimalLocalConfigurationParses() throws {
         let (config, problems) = TrafficConfiguration.parse(["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "STATE_URI": "file:///tmp/x"])
         #expect(problems.isEmpty)
