@@ -32,6 +32,9 @@ public actor CachedSecret {
     public func get() async throws -> String {
         if let value { return value }
         let v = try await source()
+        // Every secret read this way (client secrets, collector tokens) is masked in logs and answers from now on.
+        SecretRedactor.shared.register(v)
+        SecretRedactor.shared.register(FormEncoding.encode(v))
         value = v
         return v
     }
@@ -98,7 +101,9 @@ public actor ClientCredentialsTokenProvider {
             form += "&client_id=" + FormEncoding.encode(clientID) + "&client_secret=" + FormEncoding.encode(secret)
         case .basic:
             let pair = FormEncoding.encode(clientID) + ":" + FormEncoding.encode(secret)
-            headers.append(HTTPHeader("Authorization", "Basic " + Base64.encode(Array(pair.utf8))))
+            let basic = Base64.encode(Array(pair.utf8))
+            SecretRedactor.shared.register(basic)
+            headers.append(HTTPHeader("Authorization", "Basic " + basic))
         }
         let requested = EpochMillis.now()
         let response: HTTPResponse
@@ -113,7 +118,7 @@ public actor ClientCredentialsTokenProvider {
         fetches += 1
         guard response.isSuccess else {
             // The answer may echo the request: show only its beginning, and never the secret.
-            let text = String(response.bodyText.prefix(200)).replacingAll(secret, with: "***")
+            let text = SecretRedactor.shared.redact(String(response.bodyText.prefix(200)).replacingAll(secret, with: "***"))
             throw TokenError(service: service, message: "token endpoint \(HTTPError.redactURL(tokenURL)) answered \(response.status): \(text)")
         }
         let json: JSONValue
@@ -123,6 +128,8 @@ public actor ClientCredentialsTokenProvider {
         guard let token = json["access_token"]?.stringValue, !token.isEmpty else {
             throw TokenError(service: service, message: "the token endpoint's answer has no access_token")
         }
+        // Current and previous tokens stay masked: a later error body may echo either.
+        SecretRedactor.shared.register(token)
         // expires_in is a number by the RFC; some servers send a string. No lifetime given: assume a short 5 minutes.
         let lifetime = json["expires_in"]?.int64Value ?? json["expires_in"]?.stringValue.flatMap { Int64($0) } ?? 300
         cached = (token, requested.adding(milliseconds: Self.renewAfterMs(lifetimeSeconds: lifetime)))

@@ -71,8 +71,10 @@ public final class RuntimeAPIClient {
             event: response.body))
     }
 
+    // What a handler returns or reports leaves the process here: every registered credential is masked on the way.
     public func respond(_ id: LambdaRequestID, body: [UInt8]) throws(HTTPError) -> PostOutcome {
-        try post(base + RuntimeAPIPaths.response(id.value), headers: [HTTPHeader("Content-Type", "application/json")], body: body)
+        try post(base + RuntimeAPIPaths.response(id.value), headers: [HTTPHeader("Content-Type", "application/json")],
+                 body: SecretRedactor.shared.redact(body))
     }
 
     public func fail(_ id: LambdaRequestID, type: String, message: String) throws(HTTPError) -> PostOutcome {
@@ -90,7 +92,7 @@ public final class RuntimeAPIClient {
     private func errorBody(_ type: String, _ message: String) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
-        w.field("errorMessage", message)
+        w.field("errorMessage", SecretRedactor.shared.redact(message))
         w.field("errorType", type)
         w.key("stackTrace"); w.beginArray(); w.endArray()
         w.endObject()

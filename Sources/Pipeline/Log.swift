@@ -109,7 +109,7 @@ public struct Logger: Sendable {
 
     public func log(_ l: LogLevel, _ message: @autoclosure () -> String, _ fields: [(String, LogValue)] = []) {
         guard l >= level else { return }
-        sink(render(l, message(), fields, now: .now()))
+        sink(SecretRedactor.shared.redact(render(l, message(), fields, now: .now())))
     }
 
     func render(_ l: LogLevel, _ message: String, _ fields: [(String, LogValue)], now: EpochMillis) -> [UInt8] {

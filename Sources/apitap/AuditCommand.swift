@@ -64,7 +64,7 @@ struct AuditExport: AsyncParsableCommand {
                                         deadline: .after(milliseconds: Int64(timeout) * 1000), logger: logger, environment: env)
         do {
             let summary = try await handler.handle(Array("{}".utf8), context: context)
-            print(String(decoding: summary, as: UTF8.self))
+            print(String(decoding: SecretRedactor.shared.redact(summary), as: UTF8.self))
         } catch {
             FileOutput.stderr("error: \(ErrorType.describe(error).message)\n")
             throw ExitCode(1)

@@ -119,7 +119,7 @@ struct RuntimeAPI: AsyncParsableCommand {
 }
 
 enum FileOutput {
-    static func stderr(_ text: String) { Logger.stderr(Array(text.utf8)) }
+    static func stderr(_ text: String) { Logger.stderr(SecretRedactor.shared.redact(Array(text.utf8))) }
 }
 
 /// Reads a whole file (or stdin for "-") as bytes.

@@ -36,7 +36,7 @@ struct Tick: AsyncParsableCommand {
         let toStdout = env["SEND_TO_UAP"]?.lowercased() == "false" && (env["OUTPUT_FILE"] ?? "").isEmpty
         do {
             let summary = try await handler.handle(Array("{}".utf8), context: context)
-            let text = String(decoding: summary, as: UTF8.self) + "\n"
+            let text = String(decoding: SecretRedactor.shared.redact(summary), as: UTF8.self) + "\n"
             if toStdout { FileOutput.stderr(text) } else { print(text, terminator: "") }
         } catch {
             FileOutput.stderr("error: \(ErrorType.describe(error).message)\n")

@@ -12,6 +12,7 @@ struct ScriptHandler: LambdaHandler {
         let json = try JSONReader.parse(event)
         switch json["action"]?.stringValue {
         case "fail": throw FunctionError("Boom", "it broke on purpose")
+        case "fail-with": throw FunctionError("Boom", json["message"]?.stringValue ?? "")
         case "crash": throw Crash()
         case "trace": return Array((ProcessInfo.processInfo.environment["_X_AMZN_TRACE_ID"] ?? "<unset>").utf8)
         case "remaining": return Array(String(context.remainingTime().components.seconds).utf8)
@@ -220,6 +221,16 @@ func run(_ api: FakeRuntimeAPI, handler: String, extraEnv: [String: String] = [:
         let code = await run(api, handler: "script", max: 2)
         #expect(code == 0)
         #expect(api.posts.map(\.path) == ["/2018-06-01/runtime/invocation/fine/response"], "nothing is answered for it")
+    }
+
+    @Test func aRegisteredCredentialNeverLeavesInAnAnswer() async throws {
+        SecretRedactor.shared.register("runtime-answer-secret-71c2")
+        let api = try FakeRuntimeAPI([.invocation(id: "echo", event: #"{"echo":"token runtime-answer-secret-71c2"}"#),
+                                      .invocation(id: "boom", event: #"{"action":"fail-with","message":"runtime-answer-secret-71c2"}"#)])
+        defer { api.stop() }
+        _ = await run(api, handler: "script", max: 2)
+        #expect(api.posts.map(\.path) == ["/2018-06-01/runtime/invocation/echo/response", "/2018-06-01/runtime/invocation/boom/error"])
+        #expect(api.posts.allSatisfy { !$0.text.contains("runtime-answer-secret-71c2") }, "\(api.posts.map(\.text))")
     }
 
     @Test func traceIDIsSetForEveryInvocation() async throws {
