@@ -53,11 +53,7 @@ public enum ConfigurationSummary {
         let upper = key.uppercased()
         if upper.hasSuffix("_ARN") { return value }
         if secretWords.contains(where: { upper.contains($0) }) || upper.hasSuffix("_KEY") { return value.isEmpty ? "" : "***" }
-        // Credentials embedded in a URL (`https://user:pass@host`).
-        if let scheme = value.firstRange(of: "://"), let at = value[scheme.upperBound...].firstIndex(of: "@"),
-           !value[scheme.upperBound..<at].contains("/") {
-            return String(value[..<scheme.upperBound]) + "***@" + String(value[value.index(after: at)...])
-        }
-        return value
+        // Credentials in URLs: user:pass@ and token-like query parameters, in every URL of a comma list.
+        return URLParts.redactingCredentials(value)
     }
 }

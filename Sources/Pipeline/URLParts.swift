@@ -69,3 +69,49 @@ public struct URLParts: Sendable, Equatable {
         return nil
     }
 }
+
+extension URLParts {
+    /// Query parameters that carry a credential (compared without case).
+    static let credentialParameters: Set<String> = [
+        "token", "access_token", "id_token", "refresh_token", "api_key", "apikey", "key", "sig", "signature", "password",
+        "passwd", "secret", "client_secret", "code", "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+    ]
+
+    /// `text` (one URL, or several in a comma list, or prose holding some) with the userinfo of every URL and the values
+    /// of credential query parameters replaced by `***`.
+    public static func redactingCredentials(_ text: String) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let sep = rest.firstRange(of: "://") {
+            out += rest[..<sep.upperBound]
+            rest = rest[sep.upperBound...]
+            // The URL runs to white space, a comma or a quote (the end of a list item).
+            let end = rest.firstIndex { $0 == "," || $0 == " " || $0 == "\"" || $0 == "'" || $0.isNewline } ?? rest.endIndex
+            out += redactOne(rest[..<end])
+            rest = rest[end...]
+        }
+        return out + rest
+    }
+
+    /// One URL after its `scheme://`.
+    static func redactOne(_ afterScheme: Substring) -> String {
+        let authorityEnd = afterScheme.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? afterScheme.endIndex
+        var authority = afterScheme[..<authorityEnd]
+        var result = ""
+        if let at = authority.lastIndex(of: "@") {
+            result += "***@"
+            authority = authority[authority.index(after: at)...]
+        }
+        result += authority
+        let tail = afterScheme[authorityEnd...]
+        guard let q = tail.firstIndex(of: "?") else { return result + tail }
+        result += tail[...q]
+        let queryEnd = tail[q...].firstIndex(of: "#") ?? tail.endIndex
+        let pairs = tail[tail.index(after: q)..<queryEnd].split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            guard let eq = pair.firstIndex(of: "=") else { return String(pair) }
+            let name = pair[..<eq]
+            return credentialParameters.contains(name.lowercased()) ? name + "=***" : String(pair)
+        }
+        return result + pairs.joined(separator: "&") + tail[queryEnd...]
+    }
+}

@@ -32,3 +32,14 @@ import Testing
         #expect(v6.host == "[2001:db8::1]" && v6.port == 80 && !v6.isLoopbackHost)
     }
 }
+
+@Suite struct URLRedactionTests {
+    @Test func userinfoAndCredentialParametersOfEveryURLAreMasked() {
+        let list = "https://u:p@a.example/x?token=t1&page=2, syslog+tls://v:w@siem:6514,https://s3.example/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA%2F1#f"
+        let out = URLParts.redactingCredentials(list)
+        #expect(out == "https://***@a.example/x?token=***&page=2, syslog+tls://***@siem:6514,https://s3.example/k?X-Amz-Signature=***&X-Amz-Credential=***#f")
+        for secret in ["u:p", "t1", "v:w", "abc", "AKIA"] { #expect(!out.contains(secret), "\(secret) in \(out)") }
+        #expect(URLParts.redactingCredentials("plain text, no url") == "plain text, no url")
+        #expect(URLParts.redactingCredentials("https://h/p?access_token=zz") == "https://h/p?access_token=***")
+    }
+}
