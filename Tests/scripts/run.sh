@@ -113,6 +113,7 @@ fail() {
 }
 assert_eq() { [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"; }
 assert_contains() { [[ $1 == *"$2"* ]] || fail "$3: output does not contain '$2'"; }
+assert_not_contains() { [[ $1 != *"$2"* ]] || fail "$3: output contains '$2'"; }
 # run_script NAME ARGS...: runs scripts/NAME, output in $OUT, exit code in $RC.
 run_script() {
   local s=$1
@@ -434,6 +435,34 @@ case_bad_many_problems_at_once() {
   assert_contains "$OUT" "MAX_BATCH_TRANSACTIONS must be a whole number from 1 to 10000" "bad batch count"
   assert_contains "$OUT" "7 problem(s)" "problem count"
 }
+# A file that is not a CSV of accounts is never echoed: line numbers and the start of the first bad value only.
+case_bad_accounts_not_csv() {
+  sm_prepare
+  printf 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nbin:x:2:2:bin:/bin:/usr/sbin/nologin\n' \
+    >"$CASE_DIR/passwd"
+  write_env "$CASE_DIR/e.env" ACCOUNTS_FILE=passwd
+  bad_env_case "ACCOUNTS_FILE: line(s) 1, 2, 3: not 12-digit account ids (the first bad value starts 'root:x:0:0:root:/root:/b')" "$CASE_DIR/e.env"
+  assert_not_contains "$OUT" "daemon" "the second line is not echoed"
+  assert_not_contains "$OUT" "/bin/bash" "the first line is not echoed whole"
+}
+# The client secret never stands on a command line (ps shows every process's arguments to every user).
+case_secret_off_command_lines() {
+  sm_prepare
+  install_aws_shim
+  printf '#!/usr/bin/env bash\nprintf "%%s\\n" "$*" >>"%s"\nexec "%s" "$@"\n' "$CASE_DIR/jq-calls.log" "$(command -v jq)" >"$CASE_DIR/shim/jq"
+  chmod +x "$CASE_DIR/shim/jq"
+  : >"$CASE_DIR/jq-calls.log"
+  set +e
+  OUT=$(PATH="$CASE_DIR/shim:$PATH" "$ROOT/scripts/enable.sh" --env "$SM_ENV" --yes 2>&1 </dev/null)
+  RC=$?
+  set -e
+  assert_eq "$RC" 0 "enable.sh exit code"
+  STATE=$(state)
+  assert_eq "$(jq_state '.stacksets.apitap.parameters.UapClientSecret')" 's3cr3t value # with a hash' "the secret still reaches the StackSet"
+  [[ -s $CASE_DIR/jq-calls.log ]] || fail "the jq shim was never called"
+  assert_not_contains "$(cat "$CASE_DIR/jq-calls.log")" "s3cr3t value" "jq's command lines"
+  assert_not_contains "$(cat "$CASE_DIR/aws-calls.jsonl")" "s3cr3t value" "aws' command lines"
+}
 # The shipped example parses (no malformed line, no unknown key) and its placeholders are refused.
 case_env_example() {
   make_zip "$CASE_DIR/apitap.zip"
@@ -606,6 +635,8 @@ lane_b() {
     "bad .env: empty endpoint|case_bad_empty_endpoint" \
     "bad .env: invalid regions|case_bad_region" \
     "bad .env: unreadable (missing) CSV|case_bad_unreadable_csv" \
+    "bad .env: ACCOUNTS_FILE is not a CSV (/etc/passwd-like): line numbers only|case_bad_accounts_not_csv" \
+    "the client secret stays off jq's and aws' command lines|case_secret_off_command_lines" \
     "bad .env: malformed line and several problems reported at once|case_bad_many_problems_at_once" \
     "missing Lambda package: fails clearly, creates nothing|case_missing_zip" \
     "template/env.example parses; its placeholders are refused|case_env_example"

@@ -125,7 +125,8 @@ template_url() {
 stack_parameters_json() {
   local api_list_key=""
   if ! is_true API_AUTO_DISCOVERY true; then api_list_key=$API_LIST_KEY; fi
-  jq -n \
+  # The secret reaches jq through its environment, never its command line (which ps shows to every user).
+  APITAP_UAP_CLIENT_SECRET=$(cfg UAP_CLIENT_SECRET) jq -n \
     --arg NamePrefix "$(cfg NAME_PREFIX apitap)" \
     --arg ArtifactBucketPrefix "$BUCKET_PREFIX" \
     --arg CodeKey "$(code_key)" \
@@ -139,7 +140,6 @@ stack_parameters_json() {
     --arg ExcludedExtensionsRegex "$(cfg EXCLUDED_EXTENSIONS_REGEX)" \
     --arg UapAuthEnabled "$(cfg UAP_AUTH_ENABLED true)" \
     --arg UapClientId "$(cfg UAP_CLIENT_ID)" \
-    --arg UapClientSecret "$(cfg UAP_CLIENT_SECRET)" \
     --arg UapTokenUrl "$(cfg UAP_TOKEN_URL)" \
     --arg UapTransactionsUrl "$(cfg UAP_TRANSACTIONS_URL)" \
     --arg UapPayloadFormat "$(cfg UAP_PAYLOAD_FORMAT edge)" \
@@ -154,7 +154,7 @@ stack_parameters_json() {
     --arg HttpAccessLogsAlreadyEnabled "$(cfg HTTP_ACCESS_LOGS_ALREADY_ENABLED false)" \
     --arg HttpAccessLogGroupName "$(cfg HTTP_ACCESS_LOG_GROUP /aws/apigateway/apitap-http-access)" \
     --arg EnableDefaultStageLogging "$(cfg ENABLE_DEFAULT_STAGE_LOGGING false)" \
-    '$ARGS.named | to_entries | map({ParameterKey: .key, ParameterValue: .value})'
+    '$ARGS.named + {UapClientSecret: $ENV.APITAP_UAP_CLIENT_SECRET} | to_entries | map({ParameterKey: .key, ParameterValue: .value})'
 }
 
 # params_match DESIRED-FILE: true when the parameter list on stdin (from describe-stack-set or describe-stacks)

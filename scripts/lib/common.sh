@@ -221,18 +221,33 @@ check_file() {
   return 0
 }
 
-# csv_values FILE: the first column of every data line (comments, blank lines and a header line skipped).
+# csv_values FILE: "LINE<TAB>VALUE", the first column of every data line with its line number (comments, blank
+# lines and a header line skipped).
 csv_values() {
-  local file=$1 line first
+  local file=$1 line first n=0
   while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
     line=${line%$'\r'}
     [[ -z ${line//[[:space:]]/} || $line =~ ^[[:space:]]*# ]] && continue
     first=${line%%,*}
     first=${first//[[:space:]\"]/}
     [[ -z $first ]] && continue
     case ${first,,} in account | account_id | accountid | ou | ou_id | target | targets) continue ;; esac
-    printf '%s\n' "$first"
+    printf '%s\t%s\n' "$n" "$first"
   done <"$file"
+}
+
+# report_bad_lines KEY WHAT LINES... : one problem naming the bad line numbers (at most 10) and only the first bad
+# value, cut short, so that a file that is not what it should be (/etc/passwd, say) is never echoed into the output.
+report_bad_lines() {
+  local key=$1 what=$2 first=$3
+  shift 3
+  local lines=("$@") shown more=""
+  shown=$(IFS=,; echo "${lines[*]:0:10}")
+  ((${#lines[@]} > 10)) && more=" and $((${#lines[@]} - 10)) more"
+  first=${first:0:24}
+  first=${first//[^[:print:]]/?}
+  problem "$key: line(s) ${shown//,/, }$more: not $what (the first bad value starts '$first')"
 }
 
 # ---------------------------------------------------------------- confirmation

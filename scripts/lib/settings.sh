@@ -113,17 +113,19 @@ resolve_regions() {
 }
 
 read_accounts_csv() { # read_accounts_csv KEY ARRAYNAME
-  local key=$1 v a
+  local key=$1 a n bad=() first_bad=""
   local -n out=$2
   check_file "$key" "it is needed here" || return 0
-  while IFS= read -r a; do
+  while IFS=$'\t' read -r n a; do
     if [[ $a =~ ^[0-9]{12}$ ]]; then
       out+=("$a")
     else
-      problem "$key: '$a' is not a 12-digit account id"
+      [[ -n $first_bad ]] || first_bad=$a
+      bad+=("$n")
     fi
   done < <(csv_values "$(resolve_path "$(cfg "$key")")")
-  ((${#out[@]})) || problem "$key: $(resolve_path "$(cfg "$key")") lists no account"
+  ((${#bad[@]} == 0)) || report_bad_lines "$key" "12-digit account ids" "$first_bad" "${bad[@]}"
+  ((${#out[@]})) || ((${#bad[@]})) || problem "$key: $(resolve_path "$(cfg "$key")") lists no account"
 }
 
 resolve_targets() {
@@ -132,14 +134,17 @@ resolve_targets() {
     v=$(cfg ORGANIZATION_ID)
     [[ $v =~ ^o-[a-z0-9]{10,32}$ ]] || problem "ORGANIZATION_ID must look like o-abcd123456 (got '$v')"
     if check_file OU_TARGETS_FILE "ORGANIZATION_DEPLOYMENT=true needs it"; then
-      while IFS= read -r o; do
+      local n bad=() first_bad=""
+      while IFS=$'\t' read -r n o; do
         if [[ ${o,,} == all || ${o,,} == root || $o =~ ^r-[a-z0-9]{4,32}$ || $o =~ ^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$ ]]; then
           OU_TARGETS+=("$o")
         else
-          problem "OU_TARGETS_FILE: '$o' is not all, root, a root id (r-...) or an OU id (ou-...)"
+          [[ -n $first_bad ]] || first_bad=$o
+          bad+=("$n")
         fi
       done < <(csv_values "$(resolve_path "$(cfg OU_TARGETS_FILE)")")
-      ((${#OU_TARGETS[@]})) || problem "OU_TARGETS_FILE lists no target"
+      ((${#bad[@]} == 0)) || report_bad_lines OU_TARGETS_FILE "all, root, a root id (r-...) or an OU id (ou-...)" "$first_bad" "${bad[@]}"
+      ((${#OU_TARGETS[@]})) || ((${#bad[@]})) || problem "OU_TARGETS_FILE lists no target"
     fi
     FILTER_TYPE=$(cfg ACCOUNT_FILTER_TYPE NONE)
     FILTER_TYPE=${FILTER_TYPE^^}
