@@ -26,13 +26,21 @@ public struct NDJSONStitchSession {
     private var filter: TransactionFilter?
     private let encoding: TransactionEncoding
     private var carry: [UInt8] = []
+    /// The longest input line read; a longer one is skipped to its end and counted in `linesTooLong`.
+    private let maxLineBytes: Int
+    /// Inside a line already too long: drop bytes until its newline.
+    private var skipping = false
+    /// CloudWatch events are at most 256 KiB of message; JSON escaping can grow that a few times.
+    public static let defaultMaxLineBytes = 4 * 1024 * 1024
     private var out: [UInt8] = []
     /// Output is handed to the sink in chunks of about this size.
     static let flushThreshold = 64 * 1024
 
     public init(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter?,
-                mode: Mode = .automatic, encoding: TransactionEncoding = .native, options: StitcherOptions = StitcherOptions()) {
+                mode: Mode = .automatic, encoding: TransactionEncoding = .native, options: StitcherOptions = StitcherOptions(),
+                maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes) {
         self.encoding = encoding
+        self.maxLineBytes = max(1024, maxLineBytes)
         let rest: Bool
         switch mode {
         case .restExecutionLog: rest = true
@@ -51,27 +59,55 @@ public struct NDJSONStitchSession {
     /// Feeds the next chunk of input; complete lines are processed, a partial last line waits for the next chunk.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, output: ([UInt8]) -> Void) {
         var start = 0
-        if !carry.isEmpty {
+        if skipping {
+            // The rest of a line that was already too long: nothing of it is kept.
+            guard let newline = chunk.firstIndex(of: 0x0A) else { return }
+            skipping = false
+            start = newline + 1
+        } else if !carry.isEmpty {
             guard let newline = chunk.firstIndex(of: 0x0A) else {
                 carry.append(contentsOf: chunk)
+                if carry.count > maxLineBytes { tooLong() }
                 return
             }
-            carry.append(contentsOf: chunk[0..<newline])
-            let line = carry
-            carry.removeAll(keepingCapacity: true)
-            line.withUnsafeBytes { processLine($0, output: output) }
+            if carry.count + newline > maxLineBytes {
+                carry.removeAll(keepingCapacity: false)
+                counters.linesFailed += 1
+                counters.linesTooLong += 1
+            } else {
+                carry.append(contentsOf: chunk[0..<newline])
+                let line = carry
+                carry.removeAll(keepingCapacity: true)
+                line.withUnsafeBytes { processLine($0, output: output) }
+            }
             start = newline + 1
         }
         var i = start
         while i < chunk.count {
             if chunk[i] == 0x0A {
-                processLine(UnsafeRawBufferPointer(rebasing: chunk[start..<i]), output: output)
+                if i - start > maxLineBytes {
+                    counters.linesFailed += 1
+                    counters.linesTooLong += 1
+                } else {
+                    processLine(UnsafeRawBufferPointer(rebasing: chunk[start..<i]), output: output)
+                }
                 start = i + 1
             }
             i += 1
         }
-        if start < chunk.count { carry.append(contentsOf: chunk[start...]) }
+        if start < chunk.count {
+            carry.append(contentsOf: chunk[start...])
+            if carry.count > maxLineBytes { tooLong() }
+        }
         if out.count >= Self.flushThreshold { output(out); out.removeAll(keepingCapacity: true) }
+    }
+
+    /// The line being read passed `maxLineBytes`: drop it (and the rest of it, as it arrives) and count it.
+    private mutating func tooLong() {
+        carry.removeAll(keepingCapacity: false)
+        skipping = true
+        counters.linesFailed += 1
+        counters.linesTooLong += 1
     }
 
     /// End of input: processes a last line without newline and emits open requests flagged `incomplete`.
@@ -134,10 +170,11 @@ public struct NDJSONStitchSession {
 
     /// Reads `input` to its end, writing NDJSON transactions to `output`; returns the run's counters.
     public static func run(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter?,
-                           mode: Mode = .automatic, encoding: TransactionEncoding = .native, input: Int32,
+                           mode: Mode = .automatic, encoding: TransactionEncoding = .native,
+                           maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes, input: Int32,
                            output: ([UInt8]) -> Void) throws(OfflineStitchError) -> TrafficCounters {
         var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, filter: filter, mode: mode,
-                                          encoding: encoding)
+                                          encoding: encoding, maxLineBytes: maxLineBytes)
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }

@@ -16,6 +16,8 @@ public struct TrafficCounters: Sendable, Equatable {
     public var linesParsed = 0
     /// Events not understood: no `(requestId) ` prefix, an access-log record that is not a JSON object, ...
     public var linesFailed = 0
+    /// Of `linesFailed`, input lines longer than the cap (`apitap stitch --max-line-bytes`), skipped unread.
+    public var linesTooLong = 0
     /// Lines carrying the ` [TRUNCATED]` suffix.
     public var linesTruncated = 0
     /// Lines for a request already emitted (late trailers such as the X-ray id): absorbed, never a second transaction.
@@ -35,6 +37,7 @@ public struct TrafficCounters: Sendable, Equatable {
     public static func += (lhs: inout TrafficCounters, rhs: TrafficCounters) {
         lhs.linesParsed += rhs.linesParsed
         lhs.linesFailed += rhs.linesFailed
+        lhs.linesTooLong += rhs.linesTooLong
         lhs.linesTruncated += rhs.linesTruncated
         lhs.linesAfterEmission += rhs.linesAfterEmission
         lhs.fragmentsDropped += rhs.fragmentsDropped
@@ -50,6 +53,7 @@ public struct TrafficCounters: Sendable, Equatable {
         w.beginObject()
         w.field("linesParsed", linesParsed)
         w.field("linesFailed", linesFailed)
+        if linesTooLong > 0 { w.field("linesTooLong", linesTooLong) }
         w.field("linesTruncated", linesTruncated)
         w.field("linesAfterEmission", linesAfterEmission)
         w.field("fragmentsDropped", fragmentsDropped)

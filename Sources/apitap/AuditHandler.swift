@@ -19,6 +19,7 @@ actor AuditExportHandler: LambdaHandler {
     }
 
     func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
+        try ScheduledEvent.check(event, handler: "audit-export")
         let summary = await exporter.run(deadline: context.deadline)
         let json = summary.json()
         context.logger.info("audit-export summary", [("summary", .json(json))])

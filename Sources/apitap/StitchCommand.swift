@@ -38,6 +38,9 @@ struct Stitch: ParsableCommand {
     @Option(name: .long, help: "Output format: native (apitap's documented format) or edge (UAP API Edge objects).")
     var format: PayloadFormat = .native
 
+    @Option(name: .long, help: "Longest input line read (bytes); longer lines are skipped and counted as failed (default 4 MiB).")
+    var maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes
+
     func run() throws {
         let env = ProcessEnvironment.current
         var filter: TransactionFilter?
@@ -56,12 +59,14 @@ struct Stitch: ParsableCommand {
             fd = 0
         }
         defer { if fd != 0 { close(fd) } }
+        guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
         let encoding = try encoding(env)
         let counters: TrafficCounters
         do {
             counters = try NDJSONStitchSession.run(
                 logGroup: LogGroupName(logGroup), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
-                accountId: accountId.map(AWSAccountID.init), filter: filter, encoding: encoding, input: fd) { bytes in
+                accountId: accountId.map(AWSAccountID.init), filter: filter, encoding: encoding, maxLineBytes: maxLineBytes,
+                input: fd) { bytes in
                 try? FileIO.writeAll(1, bytes)
             }
         } catch {

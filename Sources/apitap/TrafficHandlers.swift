@@ -135,6 +135,7 @@ actor TickHandler: LambdaHandler {
     }
 
     func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
+        try ScheduledEvent.check(event, handler: "tick")
         let started = EpochMillis.now()
         // Lambda does not tell a function its account; the invoked function's ARN does.
         let account = config.accountId ?? context.invokedFunctionARN.flatMap(Self.account(fromARN:)).map(AWSAccountID.init)

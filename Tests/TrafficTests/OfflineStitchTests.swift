@@ -55,6 +55,28 @@ import Testing
         #expect(out.split(separator: 0x0A).count == 1)
     }
 
+    @Test func anOverLongLineIsSkippedAndCountedInAnyChunking() throws {
+        let good = [UInt8](try Fixtures.data("rest-200-post-lambda-proxy.ndjson"))
+        let huge = Array(#"{"logStreamName":"s","timestamp":1,"message":"(r) "#.utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 5_000)
+            + Array("\"}\n".utf8)
+        let input = huge + good + huge + huge
+        for chunk in [1, 100, 4_096, input.count] {
+            var s = NDJSONStitchSession(logGroup: Fixtures.restLogGroup, region: Fixtures.region, accountId: Fixtures.account,
+                                        filter: nil, maxLineBytes: 2_048)
+            var out: [UInt8] = []
+            var i = 0
+            while i < input.count {
+                let end = min(input.count, i + chunk)
+                input[i..<end].withUnsafeBytes { s.feed($0, output: { out += $0 }) }
+                i = end
+            }
+            let counters = s.finish(output: { out += $0 })
+            #expect(counters.linesTooLong == 3, "chunk \(chunk)")
+            #expect(counters.linesFailed == 3, "chunk \(chunk)")
+            #expect(out.split(separator: 0x0A).count == 1, "the good request is still stitched (chunk \(chunk))")
+        }
+    }
+
     @Test func runReadsAFileDescriptor() throws {
         let path = Fixtures.directory.appendingPathComponent("rest-200-post-lambda-proxy.ndjson").path
         let fd = open(path, O_RDONLY)

@@ -150,6 +150,16 @@ PY
     pass "a discovered stage whose log group does not exist yet is an empty source, noted in the summary; the tick succeeds"
   else fail "stage without a log group" "$(jq -c '{notes, logGroupResults, errors}' "$work/fresh.out" 2>&1 | head -c 600)" "$(tail -3 "$work/fresh.log")"; fi
 
+  # The tick takes {} or a scheduled event; anything else is an invocation error, not a silent run.
+  if env SEND_TO_UAP=false OUTPUT_FILE="$work/ev.ndjson" STATE_URI="file://$work/state-ev" "$bin" invoke --handler tick \
+       --event "$root/events/tick.json" >"$work/ev-ok.out" 2>"$work/ev-ok.log" &&
+     printf '{"awslogs":{"data":"x"}}' >"$work/wrong-event.json" &&
+     ! env SEND_TO_UAP=false OUTPUT_FILE="$work/ev.ndjson" STATE_URI="file://$work/state-ev" "$bin" invoke --handler tick \
+       --event "$work/wrong-event.json" >"$work/ev-bad.out" 2>"$work/ev-bad.log" &&
+     grep -q "Function.InvalidEvent" "$work/ev-bad.log"; then
+    pass "the tick runs on events/tick.json and refuses a foreign event with Function.InvalidEvent"
+  else fail "tick events" "$(tail -2 "$work/ev-ok.log")" "$(tail -2 "$work/ev-bad.log")"; fi
+
   # awslogs through the binary with a real subscription payload (gzip + base64 by the system tools).
   local group payload
   group=$(jq -r .restLogGroup "$work/seed.json")
