@@ -12,7 +12,8 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
         switch name.uppercased() {
         case "TRACE": self = .trace
         case "DEBUG": self = .debug
-        case "INFO": self = .info
+        // syslog's NOTICE (offered by the deploy scripts) sits between INFO and WARN: shown at INFO.
+        case "INFO", "NOTICE": self = .info
         case "WARN", "WARNING": self = .warn
         case "ERROR": self = .error
         case "FATAL", "CRITICAL": self = .fatal

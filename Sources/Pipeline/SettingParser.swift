@@ -4,7 +4,18 @@
 public struct SettingParser {
     public let env: [String: String]
     public var problems: [String] = []
-    public init(_ env: [String: String]) { self.env = env }
+    /// The logging settings every handler shares are checked here, so that each handler's list of problems has them.
+    public init(_ env: [String: String]) {
+        self.env = env
+        for name in ["AWS_LAMBDA_LOG_LEVEL", "LOG_LEVEL"] {
+            if let v = env[name]?.trimmingWhitespace(), !v.isEmpty, LogLevel(name: v) == nil {
+                problems.append("\(name) must be one of TRACE, DEBUG, INFO, NOTICE, WARN, ERROR, FATAL (got '\(v.prefix(20))')")
+            }
+        }
+        if let v = env["AWS_LAMBDA_LOG_FORMAT"]?.trimmingWhitespace(), !v.isEmpty, LogFormat(name: v) == nil {
+            problems.append("AWS_LAMBDA_LOG_FORMAT must be Text or JSON (got '\(v.prefix(20))')")
+        }
+    }
 
     /// nil when unset or blank (unless `keepEmpty`, where a blank value switches a default off).
     public mutating func string(_ name: String, keepEmpty: Bool = false) -> String? {

@@ -128,6 +128,14 @@ final class CollectingSink: BatchSink, @unchecked Sendable {
         }
     }
 
+    @Test func loggingSettingsAreCheckedWithEveryOtherProblem() {
+        let problems = TrafficConfiguration.parse(["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "LOG_LEVEL": "loud",
+                                                   "AWS_LAMBDA_LOG_FORMAT": "xml", "AWS_LAMBDA_LOG_LEVEL": "notice"]).1
+        #expect(problems.count == 2, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("LOG_LEVEL must be one of") })
+        #expect(problems.contains { $0.hasPrefix("AWS_LAMBDA_LOG_FORMAT must be Text or JSON") })
+    }
+
     @Test func uapURLsTakePlainHTTPOnlyToALoopbackHost() {
         let env = ["AWS_REGION": "us-east-1", "UAP_CLIENT_ID": "id", "UAP_CLIENT_SECRET": "s"]
         var remote = env
