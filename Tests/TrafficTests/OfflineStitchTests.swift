@@ -10,8 +10,8 @@ import Testing
                             filter: try TransactionFilter())
     }
 
-    func runInChunks(_ input: [UInt8], chunk: Int) throws -> ([UInt8], TrafficCounters) {
-        var s = try session()
+    func runInChunks(_ input: [UInt8], chunk: Int, session given: NDJSONStitchSession? = nil) throws -> ([UInt8], TrafficCounters) {
+        var s = try given ?? session()
         var out: [UInt8] = []
         var i = 0
         while i < input.count {
@@ -61,16 +61,9 @@ import Testing
             + Array("\"}\n".utf8)
         let input = huge + good + huge + huge
         for chunk in [1, 100, 4_096, input.count] {
-            var s = NDJSONStitchSession(logGroup: Fixtures.restLogGroup, region: Fixtures.region, accountId: Fixtures.account,
-                                        filter: nil, maxLineBytes: 2_048)
-            var out: [UInt8] = []
-            var i = 0
-            while i < input.count {
-                let end = min(input.count, i + chunk)
-                input[i..<end].withUnsafeBytes { s.feed($0, output: { out += $0 }) }
-                i = end
-            }
-            let counters = s.finish(output: { out += $0 })
+            let capped = NDJSONStitchSession(logGroup: Fixtures.restLogGroup, region: Fixtures.region, accountId: Fixtures.account,
+                                             filter: nil, maxLineBytes: 2_048)
+            let (out, counters) = try runInChunks(input, chunk: chunk, session: capped)
             #expect(counters.linesTooLong == 3, "chunk \(chunk)")
             #expect(counters.linesFailed == 3, "chunk \(chunk)")
             #expect(out.split(separator: 0x0A).count == 1, "the good request is still stitched (chunk \(chunk))")
