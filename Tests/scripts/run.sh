@@ -188,6 +188,15 @@ case_shellcheck() {
   shellcheck -x "${files[@]}"
 }
 
+# Every IAM statement of both templates, with every combination of conditions: no wildcard action, no "*" resource
+# beyond the log-delivery actions AWS allows only on "*" (checkov skips statements built with Fn::If).
+case_iam_statements() {
+  local out
+  out=$(python3 "$HERE/iam_check.py" "$ROOT/template/apitap.json" "$ROOT/template/audit-export.json" 2>&1) ||
+    fail "IAM statements: $out"
+  assert_contains "$out" "0 problem(s)" "IAM check summary"
+}
+
 case_template_contract() {
   local t="$ROOT/template/apitap.json" want have
   want='API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
@@ -605,6 +614,7 @@ lane_a() {
   run_case "cfn-lint: every template, no errors or warnings" case_cfn_lint
   run_case "shellcheck: every script clean" case_shellcheck
   run_case "template: issue-3 environment names, handlers, NoEcho, no wildcard action" case_template_contract
+  run_case "templates: every IAM statement, every combination of conditions: no wildcard action or resource" case_iam_statements
   # The self-managed cases are steps of one scenario on one moto state (reset before the first step only).
   fresh_case_dir
   reset_moto
