@@ -21,13 +21,16 @@ let package = Package(
         .systemLibrary(name: "Czlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CCurl", dependencies: ["Clibcurl"]),
         .target(name: "CZlib", dependencies: ["Czlib"]),
+        // librelp (Debian librelp-dev) is opened with dlopen by this shim, not linked: only a RELP sink loads it and
+        // the GnuTLS closure it needs; the build needs just its header.
+        .target(name: "CRelp"),
 
         .target(name: "Pipeline"),
         .target(name: "HTTP", dependencies: ["CCurl", "CZlib", "Pipeline"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "Pipeline"]),
         .target(name: "AWS", dependencies: ["HTTP", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Traffic", dependencies: ["Pipeline", "HTTP", "AWS"]),
-        .target(name: "Audit", dependencies: ["Pipeline", "HTTP", "AWS", "CCurl"]),
+        .target(name: "Audit", dependencies: ["Pipeline", "HTTP", "AWS", "CCurl", "CRelp"]),
         .executableTarget(
             name: "apitap",
             dependencies: [

@@ -1,5 +1,5 @@
 // The audit export's throughput from the Anypoint double (in this process, on loopback) to the file sink and to a
-// real rsyslog over TCP, and the pacer's accuracy against control planes limited to 700 and to 40 requests a minute.
+// real rsyslog over TCP and over RELP (every frame answered before a page counts), and the pacer's accuracy against control planes limited to 700 and to 40 requests a minute.
 import Audit
 import AuditDoubles
 import Glibc
@@ -70,6 +70,23 @@ func auditThroughputBenchmarks(entries: Int = 100_000) async -> Rows {
             ("audit → rsyslog TCP: throughput, until acknowledged by the socket", Double(entries) / tcp.wall, "entries/s"),
             ("audit → rsyslog TCP: throughput, until rsyslog wrote every record", Double(entries) / endToEnd, "entries/s"),
             ("audit → rsyslog TCP: records written by rsyslog / sent", Double(landed) / Double(max(1, sent)), "(1 = all)"),
+        ]
+
+        // The same export over RELP: a page is acknowledged only when rsyslog answered each of its frames.
+        let relp = RelpSink(host: "127.0.0.1", port: rsyslog.relpPort, tls: nil,
+                            formatter: SyslogFormatter(facility: 13, hostname: "anypoint.mulesoft.com"))
+        let r0 = clock.now
+        let relpRun = try await export(entries: entries, sink: relp, http: http, label: "relp")
+        let relpSent = relpRun.summary.sinks.first?.delivered ?? 0
+        while rsyslog.lineCount("relp") < relpSent && clock.now - r0 < .seconds(Int64(relpRun.wall) + 60) { usleep(20_000) }
+        let relpLanded = rsyslog.lineCount("relp")
+        let relpEndToEnd = seconds(clock.now - r0)
+        rows += [
+            ("audit → rsyslog RELP: entries exported", Double(relpRun.summary.organizations.first?.exported ?? 0), "entries"),
+            ("audit → rsyslog RELP: throughput, until rsyslog answered every frame (200)", Double(entries) / relpRun.wall, "entries/s"),
+            ("audit → rsyslog RELP: throughput, until rsyslog wrote every record", Double(entries) / relpEndToEnd, "entries/s"),
+            ("audit → rsyslog RELP: records written by rsyslog / sent", Double(relpLanded) / Double(max(1, relpSent)), "(1 = all)"),
+            ("audit → rsyslog RELP vs TCP (written every record)", (Double(entries) / relpEndToEnd) / (Double(entries) / endToEnd), "×"),
         ]
     } catch {
         print("audit throughput: \(error)")

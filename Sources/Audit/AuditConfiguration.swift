@@ -1,5 +1,6 @@
 // The audit export's settings, parsed once from the environment into typed values, every problem reported at once.
 import AWS
+import Glibc
 import HTTP
 import Pipeline
 
@@ -77,6 +78,8 @@ public struct AuditFilters: Sendable, Equatable {
 public enum SinkTarget: Sendable, Equatable, CustomStringConvertible {
     public enum SyslogTransport: String, Sendable { case udp, tcp, tls }
     case syslog(SyslogTransport, host: String, port: UInt16)
+    /// RELP (rsyslog's imrelp): application-level acknowledgements; `tls` verifies the server against the CA file.
+    case relp(host: String, port: UInt16, tls: Bool)
     case s3(bucket: String, prefix: String)
     case http(url: String)
     case file(path: String)
@@ -84,6 +87,7 @@ public enum SinkTarget: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .syslog(let t, let host, let port): return "syslog+\(t.rawValue)://\(host):\(port)"
+        case .relp(let host, let port, let tls): return "syslog+relp\(tls ? "+tls" : "")://\(host):\(port)"
         case .s3(let bucket, let prefix): return "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)")
         case .http(let url): return HTTPError.redactURL(url)
         case .file(let path): return "file://\(path)"
@@ -96,17 +100,10 @@ public enum SinkTarget: Sendable, Equatable, CustomStringConvertible {
         for transport in [SyslogTransport.udp, .tcp, .tls] {
             let scheme = "syslog+\(transport.rawValue)://"
             guard lower.hasPrefix(scheme) else { continue }
-            var rest = Substring(value.dropFirst(scheme.count))
-            while rest.hasSuffix("/") { rest = rest.dropLast() }
-            guard let colon = rest.lastIndex(of: ":"), let port = UInt16(rest[rest.index(after: colon)...]), port > 0 else {
-                return .failure(SinkParseError("\(scheme)host:port needs a port (\(value.prefix(80)))"))
-            }
-            var host = String(rest[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard !host.isEmpty, !host.contains("/"), !host.contains("@") else {
-                return .failure(SinkParseError("\(scheme)host:port has no usable host (\(value.prefix(80)))"))
-            }
-            return .success(.syslog(transport, host: host, port: port))
+            return hostPort(value, scheme: scheme).map { .syslog(transport, host: $0.host, port: $0.port) }
+        }
+        for (scheme, tls) in [("syslog+relp://", false), ("syslog+relp+tls://", true)] where lower.hasPrefix(scheme) {
+            return hostPort(value, scheme: scheme).map { .relp(host: $0.host, port: $0.port, tls: tls) }
         }
         if lower.hasPrefix("s3://") {
             let rest = value.dropFirst(5)
@@ -130,7 +127,30 @@ public enum SinkTarget: Sendable, Equatable, CustomStringConvertible {
             guard !path.isEmpty else { return .failure(SinkParseError("file:// sink needs a path (file:///tmp/audit.ndjson)")) }
             return .success(.file(path: path))
         }
-        return .failure(SinkParseError("unknown sink \"\(HTTPError.redactURL(value).prefix(80))\" (syslog+udp://, syslog+tcp://, syslog+tls://, s3://, https://, file://)"))
+        return .failure(SinkParseError("unknown sink \"\(HTTPError.redactURL(value).prefix(80))\" (syslog+udp://, syslog+tcp://, syslog+tls://, syslog+relp://, syslog+relp+tls://, s3://, https://, file://)"))
+    }
+
+    /// `host:port` after the scheme (IPv6 in brackets), trailing slashes ignored.
+    static func hostPort(_ value: String, scheme: String) -> Result<(host: String, port: UInt16), SinkParseError> {
+        var rest = Substring(value.dropFirst(scheme.count))
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard let colon = rest.lastIndex(of: ":"), let port = UInt16(rest[rest.index(after: colon)...]), port > 0 else {
+            return .failure(SinkParseError("\(scheme)host:port needs a port (\(value.prefix(80)))"))
+        }
+        var host = String(rest[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains("/"), !host.contains("@") else {
+            return .failure(SinkParseError("\(scheme)host:port has no usable host (\(value.prefix(80)))"))
+        }
+        return .success((host, port))
+    }
+
+    /// Sinks that verify a server against `AUDIT_SYSLOG_CA_FILE`.
+    var usesSyslogCA: Bool {
+        switch self {
+        case .syslog(.tls, _, _), .relp(_, _, true): return true
+        default: return false
+        }
     }
 }
 
@@ -210,12 +230,24 @@ public struct AuditConfiguration: Sendable {
         filters.userIds = p.list("AUDIT_USER_IDS")
         var sinks: [SinkTarget] = []
         let sinkItems = p.list("AUDIT_SINKS")
-        if sinkItems.isEmpty { p.problems.append("AUDIT_SINKS is not set (a comma list: syslog+tcp://host:port, s3://bucket/prefix, https://collector, file:///path)") }
+        if sinkItems.isEmpty { p.problems.append("AUDIT_SINKS is not set (a comma list: syslog+tcp://host:port, syslog+relp://host:port, s3://bucket/prefix, https://collector, file:///path)") }
         for item in sinkItems {
             switch SinkTarget.parse(item) {
             case .success(let s): sinks.append(s)
             case .failure(let e): p.problems.append("AUDIT_SINKS: \(e.description)")
             }
+        }
+        // A CA file that cannot be read would only show at the first delivery, as a TLS failure: say so now.
+        if let ca = p.string("AUDIT_SYSLOG_CA_FILE"), sinks.contains(where: \.usesSyslogCA), access(ca, R_OK) != 0 {
+            p.problems.append("AUDIT_SYSLOG_CA_FILE \(ca.prefix(120)) cannot be read (the CA for syslog+tls:// and syslog+relp+tls:// sinks)")
+        }
+        // imrelp over TLS asks the client for a certificate: both files or neither.
+        let relpCert = p.string("AUDIT_RELP_CERT_FILE"), relpKey = p.string("AUDIT_RELP_KEY_FILE")
+        if (relpCert == nil) != (relpKey == nil) {
+            p.problems.append("AUDIT_RELP_CERT_FILE and AUDIT_RELP_KEY_FILE go together (the client certificate for syslog+relp+tls://)")
+        }
+        for (name, path) in [("AUDIT_RELP_CERT_FILE", relpCert), ("AUDIT_RELP_KEY_FILE", relpKey)] {
+            if let path, access(path, R_OK) != 0 { p.problems.append("\(name) \(path.prefix(120)) cannot be read") }
         }
         let httpToken = p.secret("AUDIT_HTTP_TOKEN")
         if sinks.contains(where: { if case .http(let u) = $0 { return u.lowercased().hasPrefix("http://") && !Self.isLoopback(u) }; return false }) {

@@ -55,6 +55,14 @@ public enum AuditSetup {
             case .syslog(let transport, let h, let port):
                 let ca = env["AUDIT_SYSLOG_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? CABundle.resolve(environment: env)
                 sinks.append(SyslogSink(transport: transport, host: h, port: port, formatter: formatter, caFile: ca))
+            case .relp(let h, let port, let tls):
+                // librelp is loaded only now, for a RELP sink; a zip without it is a setup problem, not a page failure.
+                if let problem = RelpLibrary.loadProblem() { problems.append("AUDIT_SINKS \(target): \(problem)"); continue }
+                let ca = env["AUDIT_SYSLOG_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? CABundle.resolve(environment: env)
+                let cert = env["AUDIT_RELP_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+                let key = env["AUDIT_RELP_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+                sinks.append(RelpSink(host: h, port: port, tls: tls ? RelpTLS(caFile: ca, peerName: h, certFile: cert, keyFile: key) : nil,
+                                      formatter: formatter))
             case .s3(let bucket, let prefix):
                 if let aws { sinks.append(S3Sink(s3: S3Client(aws), bucket: bucket, prefix: prefix)) }
             case .http(let url):

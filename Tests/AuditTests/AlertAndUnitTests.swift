@@ -183,6 +183,23 @@ func entry(_ text: String) throws -> AuditEntry { try AuditEntry(raw: Array(text
         #expect(!c.redactedSummary.contains { $0.1.contains("\"s\"") || $0.1 == "s" })
     }
 
+    @Test func relpSinksParseAndTheirTLSFilesAreCheckedAtOnce() throws {
+        let env = ["ANYPOINT_CLIENT_ID": "id", "ANYPOINT_CLIENT_SECRET": "s",
+                   "AUDIT_SINKS": "syslog+relp://siem.example.com:2514, SYSLOG+RELP+TLS://[::1]:20514/"]
+        let c = try #require(AuditConfiguration.parse(env).0)
+        #expect(c.sinks == [.relp(host: "siem.example.com", port: 2514, tls: false), .relp(host: "::1", port: 20514, tls: true)])
+        #expect(c.sinks.map(\.description) == ["syslog+relp://siem.example.com:2514", "syslog+relp+tls://::1:20514"])
+        var bad = env
+        bad["AUDIT_SINKS"] = "syslog+relp://nohost, syslog+relp+tls://siem.example.com:20514"
+        bad["AUDIT_SYSLOG_CA_FILE"] = "/nonexistent/ca.pem"
+        bad["AUDIT_RELP_CERT_FILE"] = "/nonexistent/client.pem"
+        let problems = AuditConfiguration.parse(bad).1
+        for needle in ["syslog+relp://host:port needs a port", "AUDIT_SYSLOG_CA_FILE", "AUDIT_RELP_CERT_FILE and AUDIT_RELP_KEY_FILE go together",
+                       "AUDIT_RELP_CERT_FILE /nonexistent/client.pem cannot be read"] {
+            #expect(problems.contains { $0.contains(needle) }, "no problem mentions \(needle): \(problems)")
+        }
+    }
+
     @Test func secretsAndPlainHTTPAreHandledSafely() throws {
         let env = ["ANYPOINT_CLIENT_ID": "id", "ANYPOINT_CLIENT_SECRET": "s", "AUDIT_SINKS": "https://collector.example.com/services/collector"]
         var arn = env; arn["AUDIT_HTTP_TOKEN_ARN"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hec"; arn["AUDIT_HTTP_TOKEN"] = "plain"

@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # build-essential, dpkg-dev and libssl-dev: scripts/package/build-curl.sh builds the packaged libcurl from Debian's source.
-apt_build=(libcurl4-openssl-dev zlib1g-dev zip unzip gzip ca-certificates binutils build-essential dpkg-dev libssl-dev)
-apt_test=(openssl jq shellcheck rsyslog rsyslog-gnutls procps)
+# librelp-dev: the RELP sink's header at build time and librelp.so.0 (with its closure) for the package; rsyslog-relp: imrelp for its tests.
+apt_build=(libcurl4-openssl-dev zlib1g-dev librelp-dev zip unzip gzip ca-certificates binutils build-essential dpkg-dev libssl-dev)
+apt_test=(openssl jq shellcheck rsyslog rsyslog-gnutls rsyslog-relp procps)
 pip_test=("moto[server]:moto" "cfn-lint:cfnlint" "jsonschema:jsonschema" "awscli:awscli")
 
 missing_apt() {

@@ -5,6 +5,8 @@
 # libcurl.so.4 is not Debian's but a slim build of the same curl (scripts/package/build-curl.sh: HTTP/HTTPS with
 # OpenSSL and zlib only), so lib/ holds the C and C++ runtimes, libcurl, libssl, libcrypto and libz, not the ~30
 # objects of Debian's libcurl4 closure. If that build fails, so does the package.
+# librelp.so.0 (Debian's librelp0) is not linked but opened with dlopen by the RELP sink, so ldd of the binary does not
+# list it: it is copied with the part of its closure lib/ does not hold yet (GnuTLS and what GnuTLS needs).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +32,7 @@ main() {
   strip "$stage/bin/apitap"
   gcc -static -O2 -s -o "$stage/bootstrap" scripts/package/bootstrap.c
   copy_libraries "$stage/bin/apitap" "$stage/lib" "$curl_lib"
+  copy_dlopened "$(relp_library)" "$stage/lib"
   cp -L "$(ca_bundle)" "$stage/certs/ca-bundle.crt"
 
   # Fixed times and modes make the zip byte-identical for identical inputs (uploads stay idempotent).
@@ -69,6 +72,31 @@ copy_libraries() {
   [ -f "$dest/ld-linux-x86-64.so.2" ] || die "the loader was not found in ldd's output"
   [ -f "$dest/libcurl.so.4" ] || die "libcurl.so.4 was not found in ldd's output"
   [ -f "$dest/libc.so.6" ] || die "libc.so.6 was not found in ldd's output"
+}
+
+relp_library() {
+  local path
+  path=$(ldconfig -p | awk '$1 == "librelp.so.0" && /x86-64/ {print $NF; exit}')
+  if [ -z "$path" ] || [ ! -r "$path" ]; then die "librelp.so.0 is missing (apt-get install librelp0 librelp-dev)"; fi
+  echo "$path"
+}
+
+# Copies a library opened with dlopen, and each object of its closure that lib/ does not already hold (the loader,
+# libc and OpenSSL come from the binary's own closure), under its soname; fails on "not found".
+copy_dlopened() {
+  local library=$1 dest=$2 line name path listing
+  listing=$(ldd "$library" 2>&1) || die "ldd $library failed: $listing"
+  cp -L "$library" "$dest/$(basename "$library")"
+  while IFS= read -r line; do
+    case "$line" in
+      *"not found"*) die "missing shared object for $library: $line" ;;
+      *"=>"*)
+        name=$(echo "$line" | awk '{print $1}')
+        path=$(echo "$line" | awk '{print $3}')
+        [ -f "$dest/$name" ] || cp -L "$path" "$dest/$name"
+        ;;
+    esac
+  done <<<"$listing"
 }
 
 ca_bundle() {
