@@ -37,6 +37,7 @@ public struct AuditQuery: Sendable, Equatable {
         list("actions", filters.actions)
         list("environmentIds", filters.environmentIds)
         list("userIds", filters.userIds)
+        list("objectIds", filters.objectIds)
         if let cursor { w.field("cursor", cursor) }
         w.endObject()
         return w.bytes

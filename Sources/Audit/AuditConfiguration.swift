@@ -64,13 +64,15 @@ public enum ISODuration {
     }
 }
 
-/// The Audit Log Query filters (ANDed by the service).
+/// The Audit Log Query filters (ANDed by the service). Only fields MuleSoft's OpenAPI spec confirms, plus
+/// `environmentIds` (used by its own clients); `subactions` is not confirmed, so it is not offered.
 public struct AuditFilters: Sendable, Equatable {
     public var platforms: [String] = []
     public var objectTypes: [String] = []
     public var actions: [String] = []
     public var environmentIds: [String] = []
     public var userIds: [String] = []
+    public var objectIds: [String] = []
     public init() {}
 }
 
@@ -185,6 +187,13 @@ public struct AuditConfiguration: Sendable {
     public var deadlineMarginSeconds: Int
     public var syslogFacility: Int
     public var maxHTTPBatchBytes: Int
+    /// A window that takes more pages than this is a control plane looping (fresh cursors, no end): the organization
+    /// stops with an error instead of paging forever.
+    public var maxPagesPerWindow: Int
+
+    /// 100,000 pages hold 20 million entries at the page limit (200): only a backfill of a very busy organization
+    /// comes near it, and it then says which setting to raise. At the default pace it is hours of requests.
+    public static let defaultMaxPagesPerWindow = 100_000
 
     /// The control plane's published limit (requests per minute per source IP) for a base URL.
     public static func controlPlaneLimit(baseURL: String) -> Int {
@@ -228,6 +237,11 @@ public struct AuditConfiguration: Sendable {
         filters.actions = p.list("AUDIT_ACTIONS")
         filters.environmentIds = p.list("AUDIT_ENVIRONMENT_IDS")
         filters.userIds = p.list("AUDIT_USER_IDS")
+        filters.objectIds = p.list("AUDIT_OBJECT_IDS")
+        // An operator who sets it expects it to narrow the export; silently ignoring it would export more than asked.
+        if p.string("AUDIT_SUBACTIONS") != nil {
+            p.problems.append("AUDIT_SUBACTIONS is not supported: the Audit Log Query API does not confirm a subactions filter (use AUDIT_ACTIONS, AUDIT_OBJECT_TYPES or AUDIT_OBJECT_IDS)")
+        }
         var sinks: [SinkTarget] = []
         let sinkItems = p.list("AUDIT_SINKS")
         if sinkItems.isEmpty { p.problems.append("AUDIT_SINKS is not set (a comma list: syslog+tcp://host:port, syslog+relp://host:port, s3://bucket/prefix, https://collector, file:///path)") }
@@ -269,7 +283,8 @@ public struct AuditConfiguration: Sendable {
             alertRulesSource: p.string("AUDIT_ALERT_RULES"), stateURI: stateURI,
             deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300),
             syslogFacility: p.int("AUDIT_SYSLOG_FACILITY", default: 13, range: 0...23),
-            maxHTTPBatchBytes: p.int("AUDIT_HTTP_MAX_BATCH_BYTES", default: 1_000_000, range: 4_096...10_000_000))
+            maxHTTPBatchBytes: p.int("AUDIT_HTTP_MAX_BATCH_BYTES", default: 1_000_000, range: 4_096...10_000_000),
+            maxPagesPerWindow: p.int("AUDIT_MAX_PAGES_PER_WINDOW", default: defaultMaxPagesPerWindow, range: 10...100_000_000))
         return p.problems.isEmpty ? (config, []) : (nil, p.problems)
     }
 

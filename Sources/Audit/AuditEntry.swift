@@ -32,6 +32,32 @@ public struct AuditEntry: Sendable {
         timestamp = AuditEntry.timestamp(of: value)
     }
 
+    /// Reads one entry of a page. Anything that is not a JSON object (invalid JSON, a string, a number, an array)
+    /// comes back as `.malformed`: it must still be exported (flagged) and counted, never dropped and never a reason
+    /// to stop the organization, since the same page would stop it again on every run.
+    public static func read(_ raw: [UInt8]) -> ReadEntry {
+        do {
+            let entry = try AuditEntry(raw: raw)
+            guard case .object = entry.value else {
+                return .malformed(MalformedEntry(raw: raw, reason: "a JSON \(kind(of: entry.value)), not an object"))
+            }
+            return .entry(entry)
+        } catch {
+            return .malformed(MalformedEntry(raw: raw, reason: "not JSON: \(error)"))
+        }
+    }
+
+    private static func kind(of value: JSONValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .int, .double: return "number"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+
     public static func key(of value: JSONValue) -> AuditKey {
         switch value["id"] {
         case .string(let s) where !s.isEmpty: return AuditKey(s)
@@ -79,6 +105,39 @@ public struct AuditEntry: Sendable {
         }
         for o in value["objects"]?.arrayValue ?? [] { if let s = o["environmentName"]?.stringValue { out.append(s) } }
         return out
+    }
+}
+
+/// What one item of a page's `data` turned out to be.
+public enum ReadEntry: Sendable {
+    case entry(AuditEntry)
+    case malformed(MalformedEntry)
+
+    public var key: AuditKey {
+        switch self {
+        case .entry(let e): return e.key
+        case .malformed(let m): return m.key
+        }
+    }
+
+    public var timestamp: EpochMillis? {
+        if case .entry(let e) = self { return e.timestamp }
+        return nil
+    }
+}
+
+/// An item of `data` that is not a JSON object, kept byte for byte. Its key hashes those bytes (there is no
+/// canonical form to hash), so a re-read of the same answer gives the same key.
+public struct MalformedEntry: Sendable {
+    public let raw: [UInt8]
+    public let key: AuditKey
+    /// Why it is not an entry, for the log and the record.
+    public let reason: String
+
+    public init(raw: [UInt8], reason: String) {
+        self.raw = raw
+        self.reason = reason
+        key = AuditKey("raw:sha256:" + SigV4Signer.sha256Hex(raw))
     }
 }
 

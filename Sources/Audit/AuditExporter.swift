@@ -18,10 +18,13 @@ public struct AuditExportSettings: Sendable {
     public var until: EpochMillis?
     /// Query and evaluate, but deliver nothing and commit nothing.
     public var dryRun: Bool
+    /// More pages than this in one window (across runs) means the control plane is looping: stop the organization.
+    public var maxPagesPerWindow: Int
 
     public init(overlapMs: Int64 = 600_000, lagMs: Int64 = 60_000, start: AuditStart = .ago(milliseconds: 86_400_000),
                 filters: AuditFilters = AuditFilters(), pageLimit: Int = 200, pullMarginMs: Int64 = 10_000,
-                otelAttributes: Bool = false, since: EpochMillis? = nil, until: EpochMillis? = nil, dryRun: Bool = false) {
+                otelAttributes: Bool = false, since: EpochMillis? = nil, until: EpochMillis? = nil, dryRun: Bool = false,
+                maxPagesPerWindow: Int = AuditConfiguration.defaultMaxPagesPerWindow) {
         self.overlapMs = overlapMs
         self.lagMs = lagMs
         self.start = start
@@ -32,11 +35,13 @@ public struct AuditExportSettings: Sendable {
         self.since = since
         self.until = until
         self.dryRun = dryRun
+        self.maxPagesPerWindow = max(1, maxPagesPerWindow)
     }
 
     public init(_ c: AuditConfiguration) {
         self.init(overlapMs: Int64(c.overlapSeconds) * 1000, lagMs: Int64(c.lagSeconds) * 1000, start: c.start,
-                  filters: c.filters, pullMarginMs: Int64(c.deadlineMarginSeconds) * 1000, otelAttributes: c.otelAttributes)
+                  filters: c.filters, pullMarginMs: Int64(c.deadlineMarginSeconds) * 1000, otelAttributes: c.otelAttributes,
+                  maxPagesPerWindow: c.maxPagesPerWindow)
     }
 }
 
@@ -69,10 +74,20 @@ public struct OrganizationOutcome: Sendable {
     public var entries = 0
     public var exported = 0
     public var duplicates = 0
+    /// Items of `data` that were not JSON objects (exported flagged, counted here).
+    public var malformed = 0
     public var alerts = 0
+    /// 503 answers (rate window spent) met while paging this organization, and how long they made it wait.
+    public var waits503 = 0
+    public var waited503Ms: Int64 = 0
+    /// Everything up to here is delivered and committed (after this run); nil when the run commits nothing.
+    public var watermark: EpochMillis?
     public var error: String?
 
     public init(organizationID: String) { self.organizationID = organizationID }
+
+    /// How far the committed watermark trails `now` (the export's lag, for the operator).
+    public func watermarkLagMs(now: EpochMillis) -> Int64? { watermark.map { max(0, now.value - $0.value) } }
 }
 
 public struct SinkStats: Sendable {
@@ -101,6 +116,13 @@ public struct AuditExportSummary: Sendable {
         error == nil && organizations.allSatisfy { [.committed, .partial, .idle, .notCommitted].contains($0.result) }
     }
 
+    /// In a dry run nothing was exported: the counts say what a real run would have done, and are named so.
+    public var exportedName: String { dryRun ? "wouldExport" : "exported" }
+    public var alertsName: String { dryRun ? "wouldAlert" : "alerts" }
+
+    /// The largest watermark lag over the organizations that have one.
+    public func watermarkLagMs(now: EpochMillis) -> Int64? { organizations.compactMap { $0.watermarkLagMs(now: now) }.max() }
+
     public func json() -> [UInt8] {
         var w = JSONWriter(capacity: 2048)
         func p50(_ l: [Int64]) -> Int64 { let s = l.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
@@ -108,12 +130,16 @@ public struct AuditExportSummary: Sendable {
         w.field("handler", "audit-export")
         w.field("startedAt", startedAt.iso8601)
         w.field("durationMs", durationMs)
-        if dryRun { w.field("dryRun", true) }
+        if dryRun {
+            w.field("dryRun", true)
+            w.field("note", "dry run: nothing was delivered and no checkpoint was committed")
+        }
         w.field("pages", organizations.reduce(0) { $0 + $1.pages })
         w.field("entries", organizations.reduce(0) { $0 + $1.entries })
-        w.field("exported", organizations.reduce(0) { $0 + $1.exported })
+        w.field(exportedName, organizations.reduce(0) { $0 + $1.exported })
         w.field("duplicatesSkipped", organizations.reduce(0) { $0 + $1.duplicates })
-        w.field("alerts", organizations.reduce(0) { $0 + $1.alerts })
+        w.field("malformedEntries", organizations.reduce(0) { $0 + $1.malformed })
+        w.field(alertsName, organizations.reduce(0) { $0 + $1.alerts })
         w.field("requests", anypoint.requests)
         w.field("waits503", anypoint.waits503)
         w.field("waited503Ms", anypoint.waited503Ms)
@@ -133,16 +159,20 @@ public struct AuditExportSummary: Sendable {
             w.field("resumed", o.resumed)
             w.field("pages", o.pages)
             w.field("entries", o.entries)
-            w.field("exported", o.exported)
+            w.field(exportedName, o.exported)
             w.field("duplicatesSkipped", o.duplicates)
-            w.field("alerts", o.alerts)
+            w.field("malformedEntries", o.malformed)
+            w.field(alertsName, o.alerts)
+            w.field("waits503", o.waits503)
+            if let wm = o.watermark { w.field("watermark", wm.iso8601) }
             if let e = o.error { w.field("error", e) }
             w.endObject()
         }
         w.endArray()
         w.key("sinks")
         w.beginObject()
-        for s in sinks {
+        // A dry run delivers nothing: zero counts per sink would read as a failure.
+        for s in sinks where !dryRun {
             w.key(s.name)
             w.beginObject()
             w.field("delivered", s.delivered)
@@ -196,10 +226,12 @@ public struct AuditExporter: Sendable {
         }
         var evaluator = AlertEvaluator(rules: rules)
         for org in orgs {
-            let outcome = await export(org, deadline: deadline, now: now, evaluator: &evaluator, stats: &stats)
-            logger.info("audit organization done", [("organizationId", .string(org)), ("result", .string(outcome.result.rawValue)),
-                                                     ("pages", .of(outcome.pages)), ("exported", .of(outcome.exported))]
-                        + (outcome.error.map { [("error", LogValue.string($0))] } ?? []))
+            let before = await client.counters
+            var outcome = await export(org, deadline: deadline, now: now, evaluator: &evaluator, stats: &stats)
+            let after = await client.counters
+            outcome.waits503 = after.waits503 - before.waits503
+            outcome.waited503Ms = after.waited503Ms - before.waited503Ms
+            logWindow(outcome)
             summary.organizations.append(outcome)
             if Task.isCancelled { break }
         }
@@ -208,6 +240,20 @@ public struct AuditExporter: Sendable {
         summary.tokenFetches = await tokens.fetches - fetchesBefore
         summary.durationMs = EpochMillis.now().value - now.value
         return summary
+    }
+
+    /// One INFO line per organization and window as soon as it is done, so a long run shows its progress.
+    func logWindow(_ o: OrganizationOutcome) {
+        var fields: [(String, LogValue)] = [
+            ("organizationId", .string(o.organizationID)), ("result", .string(o.result.rawValue)),
+            ("windowStart", .string(o.windowStart?.iso8601 ?? "-")), ("windowEnd", .string(o.windowEnd?.iso8601 ?? "-")),
+            ("resumed", .bool(o.resumed)), ("pages", .of(o.pages)), ("entries", .of(o.entries)),
+            (settings.dryRun ? "wouldExport" : "exported", .of(o.exported)), ("duplicatesSkipped", .of(o.duplicates)),
+            ("malformedEntries", .of(o.malformed)), ("waits503", .of(o.waits503)), ("waited503Ms", .of(o.waited503Ms)),
+        ]
+        if let lag = o.watermarkLagMs(now: .now()) { fields.append(("watermarkLagSeconds", .of(lag / 1000))) }
+        if let e = o.error { fields.append(("error", .string(e))) }
+        logger.info(settings.dryRun ? "audit window (dry run: nothing delivered or committed)" : "audit window", fields)
     }
 
     func export(_ org: String, deadline: Deadline, now: EpochMillis, evaluator: inout AlertEvaluator,
@@ -253,18 +299,34 @@ public struct AuditExporter: Sendable {
         }
         outcome.windowStart = start
         outcome.windowEnd = end
+        if commits { outcome.watermark = watermark }
         if commits { evaluator.restore(checkpoint?.alertPending ?? [], organizationID: org) }
         guard end > start, outcome.resumed || settings.since != nil || checkpoint == nil || end > watermark else { return outcome }
 
-        // 2. Page after page with the same window, until the data comes back empty.
+        // 2. Page after page with the same window, for as long as the answer carries a cursor. An empty page may
+        //    still carry one (entries the service filtered out can fill a page): only an answer without a cursor
+        //    ends the window. Two guards keep a looping control plane from paging forever: a cursor this run has
+        //    already seen, and more pages than AUDIT_MAX_PAGES_PER_WINDOW.
         let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
         let nextSeenFrom = end.value - settings.overlapMs
         var windowKeys = Set<AuditKey>()
         var resumedCursor = cursor != nil
         var complete = false
+        // Hashed cursors (8 bytes each, whatever their length) → the page that brought them.
+        var cursorsSeen: [UInt64: Int] = [:]
+        if let c = cursor { cursorsSeen[AuditKey(c).hash64] = pagesDone }
+        func windowText() -> String { "organization \(org), window [\(start.iso8601), \(end.iso8601)]" }
         while true {
             if Task.isCancelled { outcome.result = .cancelled; return outcome }
             if pullDeadline.hasPassed() { break }
+            guard pagesDone < settings.maxPagesPerWindow else {
+                outcome.result = .failed
+                outcome.error = "\(windowText()): \(pagesDone) pages without an answer that ends the window "
+                    + "(AUDIT_MAX_PAGES_PER_WINDOW=\(settings.maxPagesPerWindow)); the control plane keeps sending cursors "
+                    + "(last \(Self.hint(cursor))). Nothing committed past page \(pagesDone). If the window really holds more "
+                    + "than \(settings.maxPagesPerWindow * settings.pageLimit) entries, raise AUDIT_MAX_PAGES_PER_WINDOW"
+                return outcome
+            }
             let query = AuditQuery(organizationID: org, start: start, end: end, filters: settings.filters,
                                    limit: settings.pageLimit, cursor: cursor)
             let page: AuditPage
@@ -278,38 +340,60 @@ public struct AuditExporter: Sendable {
                 log.warn("the stored cursor was refused; re-reading the window", [("error", .string(String(describing: error)))])
                 cursor = nil
                 resumedCursor = false
+                pagesDone = 0
+                cursorsSeen = [:]
                 continue
             } catch {
                 if Task.isCancelled { outcome.result = .cancelled; return outcome }
                 outcome.result = .failed
-                outcome.error = "\(error)"
+                outcome.error = "\(windowText()), page \(pagesDone + 1): \(error)"
                 return outcome
             }
             resumedCursor = false
+            if let next = page.cursor {
+                let h = AuditKey(next).hash64
+                if let first = cursorsSeen[h] {
+                    // Following it would fetch the same pages again, without end. The page that brought it is neither
+                    // delivered nor committed: the checkpoint stays at the last page known to be good.
+                    outcome.result = .failed
+                    outcome.error = "\(windowText()): page \(pagesDone + 1) came back with cursor \(Self.hint(next)), "
+                        + "which page \(first) already brought: the control plane is repeating itself. Stopped; nothing "
+                        + "committed past page \(pagesDone)"
+                    return outcome
+                }
+                cursorsSeen[h] = pagesDone + 1
+            }
             outcome.pages += 1
             pagesDone += 1
             let exportedAt = EpochMillis.now()
             var fresh: [AuditEntry] = []
+            var records: [ExportRecord] = []
+            records.reserveCapacity(page.entries.count)
             for raw in page.entries {
-                let entry: AuditEntry
-                do { entry = try AuditEntry(raw: raw) } catch {
-                    outcome.result = .failed
-                    outcome.error = "an entry on page \(pagesDone) is not JSON (\(error)); nothing committed"
-                    return outcome
-                }
+                let read = AuditEntry.read(raw)
                 outcome.entries += 1
-                let h = entry.key.hash64
+                let h = read.key.hash64
                 // Entries without a time of their own are kept as edge keys too: the next overlap may show them again.
-                if (entry.timestamp?.value ?? Int64.max) >= nextSeenFrom { nextSeen.insert(h) }
-                if seen.contains(h) || windowKeys.contains(entry.key) { outcome.duplicates += 1; continue }
-                windowKeys.insert(entry.key)
-                fresh.append(entry)
+                if (read.timestamp?.value ?? Int64.max) >= nextSeenFrom { nextSeen.insert(h) }
+                if seen.contains(h) || windowKeys.contains(read.key) { outcome.duplicates += 1; continue }
+                windowKeys.insert(read.key)
+                switch read {
+                case .entry(let entry):
+                    fresh.append(entry)
+                    records.append(.entry(entry, organizationID: org, exportedAt: exportedAt, otelAttributes: settings.otelAttributes))
+                case .malformed(let m):
+                    outcome.malformed += 1
+                    log.warn("an entry is not a JSON object; exported flagged as malformed",
+                             [("page", .of(pagesDone)), ("key", .string(m.key.rawValue)), ("reason", .string(m.reason)),
+                              ("start", .string(String(decoding: m.raw.prefix(80), as: UTF8.self)))])
+                    records.append(.malformed(m, organizationID: org, exportedAt: exportedAt, otelAttributes: settings.otelAttributes))
+                }
             }
-            var records = fresh.map { ExportRecord.entry($0, organizationID: org, exportedAt: exportedAt, otelAttributes: settings.otelAttributes) }
             let alerts = evaluator.evaluate(fresh, organizationID: org, exportedAt: exportedAt)
             records += alerts
             outcome.alerts += alerts.count
-            complete = page.entries.isEmpty || page.cursor == nil
+            // Nothing to send back: the window is done (a last page with entries but no cursor ends it too).
+            complete = page.cursor == nil
 
             // 3. Every sink must acknowledge the page before the checkpoint moves.
             if !settings.dryRun && !records.isEmpty {
@@ -326,12 +410,12 @@ public struct AuditExporter: Sendable {
                 }
                 if !failures.isEmpty {
                     outcome.result = .deliveryFailed
-                    outcome.error = failures.joined(separator: "; ")
+                    outcome.error = "\(windowText()), page \(pagesDone): " + failures.joined(separator: "; ")
                     return outcome
                 }
                 if Task.isCancelled { outcome.result = .cancelled; return outcome }
             }
-            outcome.exported += fresh.count
+            outcome.exported += records.count - alerts.count
 
             // 4. Commit: the finished window moves the watermark; otherwise the cursor of the next page is kept.
             if commits {
@@ -353,9 +437,10 @@ public struct AuditExporter: Sendable {
                     return outcome
                 } catch {
                     outcome.result = .failed
-                    outcome.error = "committing the checkpoint failed: \(error)"
+                    outcome.error = "\(windowText()), page \(pagesDone): committing the checkpoint failed: \(error)"
                     return outcome
                 }
+                if complete { outcome.watermark = end }
             }
             if complete { break }
             cursor = page.cursor
@@ -367,6 +452,11 @@ public struct AuditExporter: Sendable {
         return outcome
     }
 
+    /// A cursor's first characters, enough to tell cursors apart in an error (cursors are opaque and can be long).
+    static func hint(_ cursor: String?) -> String {
+        guard let cursor else { return "none" }
+        return cursor.count <= 12 ? "'\(cursor)'" : "'\(cursor.prefix(12))…'"
+    }
     func deliver(_ records: [ExportRecord], exportedAt: EpochMillis, deadline: Deadline) async -> [SinkDelivery] {
         var results = [SinkDelivery](repeating: SinkDelivery(), count: sinks.count)
         await withTaskGroup(of: (Int, SinkDelivery).self) { group in

@@ -77,6 +77,29 @@ public struct ExportRecord: Sendable {
                             msgID: entry.action ?? "-", severity: SyslogSeverity.of(entry), json: w.bytes)
     }
 
+    /// An item of a page that is not a JSON object: its bytes as a JSON string under `raw` (invalid UTF-8 becomes
+    /// U+FFFD), flagged `"malformed":true` so a consumer can find it, in place of `entry`.
+    public static func malformed(_ m: MalformedEntry, organizationID: String, exportedAt: EpochMillis, otelAttributes: Bool) -> ExportRecord {
+        var w = JSONWriter(capacity: m.raw.count + 300)
+        w.beginObject()
+        w.field("key", m.key.rawValue)
+        w.field("organizationId", organizationID)
+        w.field("timestamp", nil as String?)
+        w.field("exportedAt", exportedAt.iso8601)
+        w.field("malformed", true)
+        w.field("reason", m.reason)
+        w.field("raw", String(decoding: m.raw, as: UTF8.self))
+        if otelAttributes {
+            w.key("attributes")
+            w.beginObject()
+            w.field("mulesoft.audit.id", m.key.rawValue)
+            w.endObject()
+        }
+        w.endObject()
+        return ExportRecord(kind: .entry, key: m.key.rawValue, organizationID: organizationID, timestamp: nil,
+                            msgID: "malformed-entry", severity: .warning, json: w.bytes)
+    }
+
     /// The time used to file the record (S3 paths, syslog TIMESTAMP): the entry's own, else when it was exported.
     public func filingTime(exportedAt: EpochMillis) -> EpochMillis { timestamp ?? exportedAt }
 }

@@ -175,7 +175,7 @@ actor TickHandler: LambdaHandler {
     }
 }
 
-/// CloudWatch Embedded Metric Format: one JSON line on stdout that CloudWatch turns into metrics.
+/// The tick's metrics, as CloudWatch Embedded Metric Format (namespace `apitap`, dimension FunctionName).
 enum EmbeddedMetrics {
     static func emit(_ summary: TickSummary, functionName: String) {
         var events = 0, duplicates = 0, delivered = 0, failed = 0, emitted = 0, filtered = 0, incomplete = 0, retries = 0, sent = 0
@@ -185,37 +185,15 @@ enum EmbeddedMetrics {
             sent += g.delivery.bytesSent
             emitted += g.traffic.transactionsEmitted; filtered += g.traffic.filtered.total; incomplete += g.traffic.transactionsIncomplete
         }
-        let metrics: [(String, Int, String)] = [
-            ("EventsFetched", events, "Count"), ("DuplicatesSkipped", duplicates, "Count"),
-            ("TransactionsEmitted", emitted, "Count"), ("TransactionsFiltered", filtered, "Count"),
-            ("TransactionsIncomplete", incomplete, "Count"), ("TransactionsDelivered", delivered, "Count"),
-            ("TransactionsFailed", failed, "Count"), ("DeliveryRetries", retries, "Count"), ("BytesSent", sent, "Bytes"),
-            ("LogGroupsFailed", summary.groups.filter { ![.committed, .partial, .idle].contains($0.result) }.count, "Count"),
-            ("DurationMs", Int(summary.durationMs), "Milliseconds"),
+        typealias M = EmbeddedMetricFormat.Metric
+        let metrics = [
+            M("EventsFetched", events), M("DuplicatesSkipped", duplicates), M("TransactionsEmitted", emitted),
+            M("TransactionsFiltered", filtered), M("TransactionsIncomplete", incomplete), M("TransactionsDelivered", delivered),
+            M("TransactionsFailed", failed), M("DeliveryRetries", retries), M("BytesSent", sent, .bytes),
+            M("LogGroupsFailed", summary.groups.filter { ![.committed, .partial, .idle].contains($0.result) }.count),
+            M("DurationMs", summary.durationMs, .milliseconds),
         ]
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("_aws")
-        w.beginObject()
-        w.field("Timestamp", summary.startedAt.value)
-        w.key("CloudWatchMetrics")
-        w.beginArray()
-        w.beginObject()
-        w.field("Namespace", "apitap")
-        w.key("Dimensions"); w.beginArray(); w.beginArray(); w.string("FunctionName"); w.endArray(); w.endArray()
-        w.key("Metrics")
-        w.beginArray()
-        for (name, _, unit) in metrics { w.beginObject(); w.field("Name", name); w.field("Unit", unit); w.endObject() }
-        w.endArray()
-        w.endObject()
-        w.endArray()
-        w.endObject()
-        w.field("FunctionName", functionName)
-        for (name, value, _) in metrics { w.field(name, value) }
-        w.endObject()
-        var line = w.bytes
-        line.append(0x0A)
-        // Lambda sends stdout and stderr to the log group alike; stderr keeps stdout free for NDJSON in local runs.
-        try? FileIO.writeAll(2, line)
+        EmbeddedMetricFormat.emit(EmbeddedMetricFormat.line(timestamp: summary.startedAt,
+                                                            dimensions: [("FunctionName", functionName)], metrics: metrics))
     }
 }

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The audit export as a process: the release `apitap audit-export` against the strict Anypoint double (a separate
 # process, 20,000 entries over three days in two organizations, tokens that really live 1 s although they say an
-# hour), writing to the file sink. A clean run delivers every entry once; runs killed with SIGKILL at random points
-# and then run to the end lose nothing, repeat at most the page in flight of each kill (with the same keys), and
-# raise the same alerts as the clean run (again with checkpoints in S3 and the S3 archive sink, in moto); a finished export exports nothing more; dry runs, replays, the handler
-# through the Runtime API loop (`apitap invoke`), and bad settings.
+# hour, and a tenth of its answers empty pages that still carry a cursor), writing to the file sink. A clean run
+# delivers every entry once and reports it (summary, one INFO line per organization and window, EMF metrics); runs
+# killed with SIGKILL at random points and then run to the end lose nothing, tear no line, repeat at most the page in
+# flight of each kill (with the same keys), and raise the same alerts as the clean run (again with checkpoints in S3
+# and the S3 archive sink, in moto); a run killed at a known page (the double holds that query) is resumed by the
+# next one without a single repeat; a finished export exports nothing more; dry runs, replays, the handler through
+# the Runtime API loop (`apitap invoke`), and bad settings.
+# AUDIT_TEST_SEED replays the random choices (kill delays, empty pages) of a failed run: every run prints its seed.
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -18,24 +22,34 @@ kills=${AUDIT_TEST_KILLS:-10}
 seed=${AUDIT_TEST_SEED:-$$}
 page=200
 
-# Starts the double in this shell (its PID reaches the cleanup list) and sets double_port.
+# launch_double NAME ARGS...: a double in this shell (its PID reaches the cleanup list), its output in $work/NAME.*;
+# sets launched_pid and launched_port.
+launch_double() {
+  local name=$1 tries=100
+  shift
+  "$double" "$@" --stats "$work/$name-stats.json" >"$work/$name.out" 2>"$work/$name.err" &
+  launched_pid=$!
+  pids+=("$launched_pid")
+  while [ "$tries" -gt 0 ] && ! grep -q '^ready ' "$work/$name.out" 2>/dev/null; do sleep 0.1; tries=$((tries - 1)); done
+  grep -q '^ready ' "$work/$name.out" || { echo "anypoint-double did not start: $(cat "$work/$name.err")" >&2; return 1; }
+  launched_port=$(awk '/^ready /{print $2}' "$work/$name.out")
+}
+
+# The shared double: sets double_pid and double_port.
 start_double() {
-  "$double" --orgs org-1,org-2 --entries 10000 --days 3 --token-lifetime-ms 1000 \
-    --expected "$work/expected.txt" --stats "$work/double-stats.json" >"$work/double.out" 2>"$work/double.err" &
-  double_pid=$!
-  pids+=("$double_pid")
-  local tries=100
-  while [ "$tries" -gt 0 ] && ! grep -q '^ready ' "$work/double.out"; do sleep 0.1; tries=$((tries - 1)); done
-  grep -q '^ready ' "$work/double.out" || { echo "anypoint-double did not start: $(cat "$work/double.err")" >&2; return 1; }
-  double_port=$(awk '/^ready /{print $2}' "$work/double.out")
+  launch_double double --orgs org-1,org-2 --entries 10000 --days 3 --token-lifetime-ms 1000 \
+    --empty-pages 10 --empty-run 3 --seed "$seed" --expected "$work/expected.txt"
+  double_pid=$launched_pid
+  double_port=$launched_port
 }
 
 # The export's settings for output file $1 and state directory $2 (every line one VAR=value for env). The pace
 # (AUDIT_RATE_LIMIT_PER_MINUTE, $rate) sets how long an export takes: at least 102 pages / (rate / 60).
+# $port and $orgs override the shared double and its organizations.
 rate=100000
 export_env() {
-  printf '%s\n' "ANYPOINT_BASE_URL=http://127.0.0.1:$double_port" "ANYPOINT_CLIENT_ID=audit-client" \
-    "ANYPOINT_CLIENT_SECRET=audit-secret-value" "ANYPOINT_ORG_IDS=org-1,org-2" "AUDIT_START=P5D" "AUDIT_LAG_SECONDS=0" \
+  printf '%s\n' "ANYPOINT_BASE_URL=http://127.0.0.1:${port:-$double_port}" "ANYPOINT_CLIENT_ID=audit-client" \
+    "ANYPOINT_CLIENT_SECRET=audit-secret-value" "ANYPOINT_ORG_IDS=${orgs:-org-1,org-2}" "AUDIT_START=P5D" "AUDIT_LAG_SECONDS=0" \
     "AUDIT_SINKS=file://$1" "STATE_URI=file://$2" "AUDIT_RATE_LIMIT_PER_MINUTE=$rate" "LOG_FORMAT=text"
 }
 
@@ -57,15 +71,42 @@ test_clean_run() {
   if check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$work/clean.ndjson" 2>&1) && [ "$status" -eq 0 ] &&
     [ "$(json_field "$work/clean.json" 'd["exported"]')" = 20000 ] &&
     [ "$(json_field "$work/clean.json" 'd["unauthorizedRenewals"] >= 1')" = True ]; then
-    pass "a clean run delivers all 20,000 entries exactly once and renews the token that expired mid-loop ($check)"
+    pass "a clean run delivers all 20,000 entries exactly once, past empty pages with a cursor, and renews the token that expired mid-loop ($check)"
   else
     fail "clean run" "exit $status: $check" "$(head -c 600 "$work/clean.json")" "$(tail -5 "$work/clean.log")"
   fi
 }
 
+# What an operator sees of the clean run: one INFO line per organization and window, and EMF metrics on stderr
+# (namespace apitap, dimension FunctionName; one document per sink with the Sink dimension too).
+test_clean_run_is_observable() {
+  local windows emf
+  windows=$(grep -c 'audit window .*organizationId=org-[12] .*pages=[0-9]* entries=[0-9]* .*waits503=[0-9]*' "$work/clean.log" || true)
+  emf=$(python3 - "$work/clean.log" <<'PY'
+import json, sys
+docs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"_aws"')]
+main = [d for d in docs if "Sink" not in d]
+sinks = [d for d in docs if "Sink" in d]
+ok = (len(main) == 1 and len(sinks) == 1
+      and main[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "apitap"
+      and main[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["FunctionName"]]
+      and main[0]["AuditEntriesExported"] == 20000 and main[0]["AuditSinkFailedPages"] == 0
+      and "AuditWaits503" in main[0] and 0 <= main[0]["AuditWatermarkLagSeconds"] < 600
+      and sinks[0]["AuditSinkRecordsDelivered"] >= 20000 and sinks[0]["AuditSinkFailedPages"] == 0)
+print("ok" if ok else json.dumps(docs)[:600])
+PY
+)
+  if [ "$windows" = 2 ] && [ "$emf" = ok ]; then
+    pass "the clean run logs one INFO line per organization and window and writes EMF metrics (exported, per-sink failures, 503 waits, watermark lag)"
+  else
+    fail "observability of the clean run" "INFO window lines: $windows (2 expected)" "EMF: $emf" "$(grep 'audit window' "$work/clean.log" | head -3)"
+  fi
+}
+
 # kill_runs NAME SEED VAR=value...: $kills runs of audit-export with those settings, each killed with SIGKILL 20 ms to
 # 0.8 s after it starts (before the first page, and inside the query, the delivery, the fsync and the commit alike).
-# Sets kill_delays (what was used) and finished_early (runs that ended before their kill: they prove nothing).
+# Sets kill_delays (what was used) and finished_early (runs that ended before their kill). At 10 pages a second a
+# whole export takes over 20 s and the kills add up to at most 8 s, so no run can finish early, whatever the seed.
 kill_runs() {
   local name=$1 i delay pid
   RANDOM=$2
@@ -89,14 +130,46 @@ test_kill_at_random_points() {
   mapfile -t settings < <(rate=600 export_env "$out" "$state")
   kill_runs killed "$seed" "${settings[@]}"
   run_export killed-final "$out" "$state" || status=$?
-  # The test proves something only if the kills landed inside the export.
+  # Only what holds wherever the kills land: nothing lost, no torn line, at most a page repeated per kill and
+  # always with its first key, the same alerts. Whether the last run resumed a window depends on where the last
+  # kill landed: test_resume_after_a_kill_at_a_known_page checks resumption deterministically.
   if check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$out" --max-duplicates $((kills * page)) \
-    --alerts-like "$work/clean.ndjson" 2>&1) && [ "$status" -eq 0 ] && [ "$finished_early" -eq 0 ] &&
-    [ "$(json_field "$work/killed-final.json" 'd["organizations"][0]["resumed"] or d["organizations"][1]["resumed"]')" = True ]; then
+    --alerts-like "$work/clean.ndjson" 2>&1) && [ "$status" -eq 0 ] && [ "$finished_early" -eq 0 ]; then
     pass "$kills runs killed with SIGKILL (seed $seed, after ${kill_delays[*]} s) then one to the end: nothing lost, nothing torn, the same alerts ($check)"
   else
-    fail "kill -9 at random points (seed $seed, delays ${kill_delays[*]}; $finished_early finished before their kill)" "exit $status: $check" \
-      "$(head -c 600 "$work/killed-final.json")" "$(tail -5 "$work/killed-final.log")"
+    fail "kill -9 at random points (seed $seed, replay with AUDIT_TEST_SEED=$seed; delays ${kill_delays[*]}; $finished_early finished before their kill)" \
+      "exit $status: $check" "$(head -c 600 "$work/killed-final.json")" "$(tail -5 "$work/killed-final.log")"
+  fi
+}
+
+# A kill at a known page: a double of its own holds the 4th query, which the exporter sends only after pages 1-3
+# were delivered and committed; the test waits for the double to say so, kills the exporter, and runs it again.
+# The next run must continue the window from page 4: no repeat at all, nothing lost.
+test_resume_after_a_kill_at_a_known_page() {
+  local out="$work/known.ndjson" state="$work/state-known" pid tries=300 status=0 check lines resumed pages
+  launch_double known --orgs org-k --entries 2000 --days 1 --token-lifetime-ms 60000 --stall-at-query 4 \
+    --expected "$work/expected-known.txt" || { fail "the second double did not start"; return; }
+  local known_pid=$launched_pid
+  local -a settings
+  mapfile -t settings < <(port=$launched_port orgs=org-k export_env "$out" "$state")
+  env "${settings[@]}" "$bin" audit-export --timeout 120 >"$work/known-1.json" 2>"$work/known-1.log" &
+  pid=$!
+  while [ "$tries" -gt 0 ] && ! grep -q '^stalled 4' "$work/known.out"; do sleep 0.05; tries=$((tries - 1)); done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  # Entry records only (the alerts those pages raised are records too).
+  lines=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("type") != "alert"))' "$out" 2>/dev/null || echo 0)
+  port=$launched_port orgs=org-k run_export known-2 "$out" "$state" || status=$?
+  kill -TERM "$known_pid" 2>/dev/null || true
+  wait "$known_pid" 2>/dev/null || true
+  resumed=$(json_field "$work/known-2.json" 'd["organizations"][0]["resumed"]' 2>/dev/null || echo "?")
+  pages=$(json_field "$work/known-2.json" 'd["organizations"][0]["pages"]' 2>/dev/null || echo "?")
+  if grep -q '^stalled 4' "$work/known.out" && [ "$lines" = 600 ] && [ "$status" -eq 0 ] && [ "$resumed" = True ] && [ "$pages" = 8 ] &&
+    check=$(python3 "$root/Tests/audit/check_export.py" "$work/expected-known.txt" "$out" 2>&1); then
+    pass "killed while page 4 was being fetched (600 entries written), the next run resumes the window at page 4: 8 pages, no repeat ($check)"
+  else
+    fail "resume after a kill at a known page" "stalled: $(cat "$work/known.out"); lines before the second run: $lines (600 expected)" \
+      "second run: exit $status, resumed $resumed, pages $pages (8 expected): ${check:-}" "$(tail -3 "$work/known-2.log")"
   fi
 }
 
@@ -149,10 +222,11 @@ test_dry_run_and_replay() {
   run_export dry "$work/dry.ndjson" "$work/state-dry" --dry-run || status=$?
   run_export replay "$work/replay.ndjson" "$work/state-replay" --since "$(date -u -d '-4 days' +%Y-%m-%dT%H:%M:%SZ)" || status2=$?
   if [ "$status" -eq 0 ] && [ ! -e "$work/dry.ndjson" ] && [ ! -e "$work/state-dry/audit-org-1" ] &&
-    [ "$(json_field "$work/dry.json" 'd["entries"]')" = 20000 ] && [ "$status2" -eq 0 ] &&
+    [ "$(json_field "$work/dry.json" 'd["entries"]')" = 20000 ] && [ "$(json_field "$work/dry.json" 'd["wouldExport"]')" = 20000 ] &&
+    [ "$(json_field "$work/dry.json" '"exported" in d')" = False ] && ! grep -q '^{"_aws"' "$work/dry.log" && [ "$status2" -eq 0 ] &&
     python3 "$root/Tests/audit/check_export.py" "$work/expected.txt" "$work/replay.ndjson" >/dev/null &&
     [ -z "$(ls -A "$work/state-replay" 2>/dev/null)" ]; then
-    pass "--dry-run reads everything and writes nothing; --since replays a window without touching checkpoints"
+    pass "--dry-run reads everything, says it would export 20,000 and writes nothing (no metrics either); --since replays a window without touching checkpoints"
   else
     fail "dry run / replay" "dry exit $status, replay exit $status2" "$(find "$work/state-dry" "$work/state-replay" 2>&1 | head)" \
       "$(head -c 300 "$work/dry.json")"
@@ -189,8 +263,9 @@ test_double_saw_only_valid_requests() {
   kill -TERM "$double_pid"
   wait "$double_pid" 2>/dev/null || true
   if [ "$(json_field "$work/double-stats.json" 'len(d["badRequests"])')" = 0 ] &&
-    [ "$(json_field "$work/double-stats.json" 'd["tokensIssued"] > 1')" = True ]; then
-    pass "the strict double refused nothing ($(json_field "$work/double-stats.json" 'd["queries"]') queries, $(json_field "$work/double-stats.json" 'd["tokensIssued"]') tokens, $(json_field "$work/double-stats.json" 'd["unauthorized"]') expired-token 401s)"
+    [ "$(json_field "$work/double-stats.json" 'd["tokensIssued"] > 1')" = True ] &&
+    [ "$(json_field "$work/double-stats.json" 'd["emptyPagesWithCursor"] > 0')" = True ]; then
+    pass "the strict double refused nothing ($(json_field "$work/double-stats.json" 'd["queries"]') queries, $(json_field "$work/double-stats.json" 'd["emptyPagesWithCursor"]') of them empty pages with a cursor, $(json_field "$work/double-stats.json" 'd["tokensIssued"]') tokens, $(json_field "$work/double-stats.json" 'd["unauthorized"]') expired-token 401s)"
   else
     fail "requests the double refused" "$(cat "$work/double-stats.json")"
   fi
@@ -200,9 +275,12 @@ main() {
   [ -x "$bin" ] || { echo "no release binary at $bin: run make package" >&2; exit 1; }
   (cd "$root" && swift build --product anypoint-double >"$work/build.log" 2>&1) || { cat "$work/build.log" >&2; exit 1; }
   double="$(cd "$root" && swift build --show-bin-path)/anypoint-double"
+  echo "seed $seed (replay with AUDIT_TEST_SEED=$seed)"
   start_double
   test_clean_run
+  test_clean_run_is_observable
   test_kill_at_random_points
+  test_resume_after_a_kill_at_a_known_page
   test_kill_with_s3_state_and_archive
   test_finished_export_adds_nothing
   test_dry_run_and_replay

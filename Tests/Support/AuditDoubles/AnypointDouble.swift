@@ -1,5 +1,8 @@
 // A strict Anypoint control plane on loopback: client-credentials tokens that expire, the Audit Log Query API with
 // cursor pagination over a generated history, both entry shapes, and 503 once the rate window's budget is spent.
+// Faults on demand: empty pages that still carry a cursor, a cursor sent back again, items of `data` that are not
+// JSON objects, and a query held at a known page (so a test can kill the client there without racing a timer).
+import Glibc
 import HTTP
 import Pipeline
 
@@ -10,11 +13,23 @@ public final class AnypointDouble: Sendable {
         /// Test-side identity, independent of the exporter's key logic: `id`, or the nested object's id.
         public let identity: String
         public let hasID: Bool
+        /// Bytes served verbatim instead of `value` (an item that is not a JSON object, or not JSON at all).
+        public let raw: [UInt8]?
         public init(ts: Int64, value: JSONValue, identity: String, hasID: Bool) {
             self.ts = ts
             self.value = value
             self.identity = identity
             self.hasID = hasID
+            raw = nil
+        }
+
+        /// An item served as these exact bytes at time `ts` (the double still needs a time to place it in windows).
+        public init(ts: Int64, raw: [UInt8], identity: String) {
+            self.ts = ts
+            value = .null
+            self.identity = identity
+            hasID = false
+            self.raw = raw
         }
     }
 
@@ -27,6 +42,18 @@ public final class AnypointDouble: Sendable {
         public var reportedExpiresIn: Int64 = 3_600
         public var rateWindowMs: Int64 = 60_000
         public var budgetPerWindow = 1_000_000
+        /// Before each page, the chance (in percent) that the answer is an empty page with a cursor instead (as when
+        /// entries the service filtered out fill a page); such a page starts a run of 1...emptyPageMaxRun of them.
+        public var emptyPagePercent = 0
+        public var emptyPageMaxRun = 3
+        /// Seeds the empty-page choices (a failure replays with the same seed).
+        public var seed: UInt64 = 1
+        /// Organization → page number: that page comes back with the cursor that asked for it (a loop).
+        public var repeatCursorAt: [String: Int] = [:]
+        /// The query with this number (counting from 1 over the double's life) is held until `stallMs` passes or
+        /// the test clears it; `stats.stalledAtQuery` says it has arrived.
+        public var stallAtQuery: Int?
+        public var stallMs: Int64 = 120_000
         public init() {}
     }
 
@@ -41,17 +68,25 @@ public final class AnypointDouble: Sendable {
         public var meCalls = 0
         /// Rate-limited requests per rate window (window start in epoch ms → requests, 503s included).
         public var requestsPerWindow: [Int64: Int] = [:]
+        public var emptyPagesWithCursor = 0
+        public var repeatedCursors = 0
+        /// Set when the query to stall at has arrived (the client has committed every page before it).
+        public var stalledAtQuery: Int?
     }
 
     private struct State {
         var entries: [String: [Entry]] = [:]
         var tokens: [String: Int64] = [:]
-        var cursors: [String: (org: String, start: Int64, end: Int64, offset: Int)] = [:]
+        /// What a cursor continues: the window, the offset of the next entry, the page it came with, and how many
+        /// more empty pages the run it belongs to still has.
+        var cursors: [String: (org: String, start: Int64, end: Int64, offset: Int, page: Int, emptyLeft: Int)] = [:]
         var windowCounts: [Int64: Int] = [:]
         var windows503: Set<Int64> = []
         var stats = Stats()
         var settings: Settings
         var responses = 0
+        var queriesArrived = 0
+        var rng: SplitMix
     }
 
     public let server: LoopbackServer
@@ -61,7 +96,7 @@ public final class AnypointDouble: Sendable {
     public var stats: Stats { state.value.stats }
 
     public init(_ settings: Settings = Settings(), port: UInt16 = 0) throws {
-        let state = Locked(State(settings: settings))
+        let state = Locked(State(settings: settings, rng: SplitMix(seed: settings.seed)))
         self.state = state
         server = try LoopbackServer(port: port) { request in AnypointDouble.handle(request, state) }
     }
@@ -199,6 +234,20 @@ public final class AnypointDouble: Sendable {
     static let allowedFields: Set<String> = ["startDate", "endDate", "userIds", "objectIds", "parentIds", "platforms", "objectTypes",
                                              "actions", "limit", "offset", "failed", "ascending", "cursor", "environmentIds"]
 
+    /// Holds the query numbered `stallAtQuery` (outside the lock: other connections go on) until released or
+    /// `stallMs` passes. By then the client has committed every earlier page, so a kill lands at a known page.
+    private static func holdIfAsked(_ state: Locked<State>) {
+        let hold: Int64? = state.withLock { s in
+            s.queriesArrived += 1
+            guard s.settings.stallAtQuery == s.queriesArrived else { return nil }
+            s.stats.stalledAtQuery = s.queriesArrived
+            return s.settings.stallMs
+        }
+        guard let hold else { return }
+        let until = EpochMillis.now().value + hold
+        while EpochMillis.now().value < until, state.value.settings.stallAtQuery != nil { usleep(10_000) }
+    }
+
     private static func query(_ org: String, _ request: ServerRequest, _ state: Locked<State>) -> ServerResponse {
         guard request.target.hasSuffix("?cursorPagination=true") else { return bad(state, 400, "cursorPagination=true expected") }
         guard request.header("Content-Type")?.hasPrefix("application/json") == true else { return bad(state, 415, "JSON body expected") }
@@ -211,23 +260,36 @@ public final class AnypointDouble: Sendable {
         guard (1...200).contains(limit) else { return bad(state, 400, "limit out of range") }
         func list(_ name: String) -> Set<String>? { body[name]?.arrayValue.map { Set($0.compactMap(\.stringValue)) } }
         let actions = list("actions"), types = list("objectTypes"), platforms = list("platforms"), users = list("userIds")
+        let objectIds = list("objectIds")
+        holdIfAsked(state)
 
         return state.withLock { s -> ServerResponse in
             guard s.entries[org] != nil || s.settings.organizations.contains(org) else {
                 s.stats.badRequests.append("unknown org \(org)")
                 return json(403, "{\"message\":\"forbidden\"}")
             }
-            var offset = 0
-            if let cursor = body["cursor"]?.stringValue {
+            var offset = 0, pageNumber = 1, emptyLeft = 0
+            let sentCursor = body["cursor"]?.stringValue
+            if let cursor = sentCursor {
                 guard let c = s.cursors[cursor] else { s.stats.badRequests.append("unknown cursor"); return json(400, "{\"message\":\"invalid cursor\"}") }
                 guard c.org == org, c.start == start, c.end == end else {
                     s.stats.badRequests.append("cursor sent with another window")
                     return json(400, "{\"message\":\"cursor does not match the query\"}")
                 }
                 offset = c.offset
+                pageNumber = c.page + 1
+                emptyLeft = c.emptyLeft
             }
             s.stats.queries += 1
             s.responses += 1
+            // An empty page that still carries a cursor, at any place: first, between, after the last entries.
+            if emptyLeft > 0 || (s.settings.emptyPagePercent > 0 && Int(s.rng.next() % 100) < s.settings.emptyPagePercent) {
+                let left = emptyLeft > 0 ? emptyLeft - 1 : Int(s.rng.next() % UInt64(max(1, s.settings.emptyPageMaxRun)))
+                let next = "c\(s.cursors.count + 1)-\(UInt32.random(in: 0...UInt32.max))"
+                s.cursors[next] = (org, start, end, offset, pageNumber, left)
+                s.stats.emptyPagesWithCursor += 1
+                return json(200, "{\"data\":[],\"cursor\":\"\(next)\"}")
+            }
             let all = s.entries[org] ?? []
             // Entries are kept sorted by time: find the window by binary search, filter only inside it.
             func firstIndex(_ ts: Int64, after: Bool) -> Int {
@@ -239,7 +301,7 @@ public final class AnypointDouble: Sendable {
                 return lo
             }
             let inWindow = all[firstIndex(start, after: false)..<firstIndex(end, after: true)]
-            let unfiltered = actions == nil && platforms == nil && users == nil && types == nil
+            let unfiltered = actions == nil && platforms == nil && users == nil && types == nil && objectIds == nil
             let matching = unfiltered ? inWindow.dropFirst(offset).prefix(limit) : inWindow.filter { e in
                 guard e.ts >= start && e.ts <= end else { return false }
                 if let actions, !actions.contains(e.value["action"]?.stringValue ?? "") { return false }
@@ -248,6 +310,10 @@ public final class AnypointDouble: Sendable {
                 if let types {
                     let t = e.value["objectType"]?.stringValue ?? e.value["objects"]?.arrayValue?.first?["objectType"]?.stringValue ?? ""
                     if !types.contains(t) { return false }
+                }
+                if let objectIds {
+                    let ids = [e.value["objectId"]?.stringValue] + (e.value["objects"]?.arrayValue ?? []).map { $0["objectId"]?.stringValue }
+                    if !ids.contains(where: { $0.map(objectIds.contains) ?? false }) { return false }
                 }
                 return true
             }[...]
@@ -259,16 +325,22 @@ public final class AnypointDouble: Sendable {
             // Member order of the nested shape changes from answer to answer: keys must not depend on it.
             let reverse = s.responses % 2 == 0
             for e in pageEntries {
-                if reverse, !e.hasID, case .object(let o) = e.value {
+                if let raw = e.raw {
+                    w.raw(json: raw)
+                } else if reverse, !e.hasID, case .object(let o) = e.value {
                     JSONValue.object(JSONObject(o.members.reversed())).write(to: &w)
                 } else {
                     e.value.write(to: &w)
                 }
             }
             w.endArray()
-            if !pageEntries.isEmpty {
+            if let sentCursor, s.settings.repeatCursorAt[org] == pageNumber {
+                // A looping control plane: this page names the cursor that asked for it as the next one.
+                s.stats.repeatedCursors += 1
+                w.field("cursor", sentCursor)
+            } else if !pageEntries.isEmpty {
                 let next = "c\(s.cursors.count + 1)-\(UInt32.random(in: 0...UInt32.max))"
-                s.cursors[next] = (org, start, end, offset + pageEntries.count)
+                s.cursors[next] = (org, start, end, offset + pageEntries.count, pageNumber, 0)
                 w.field("cursor", next)
             }
             w.endObject()
@@ -303,7 +375,7 @@ func percentDecode(_ text: String) -> String {
 }
 
 /// A small deterministic generator (tests repeat their "random" choices).
-public struct SplitMix: RandomNumberGenerator {
+public struct SplitMix: RandomNumberGenerator, Sendable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

@@ -1,7 +1,11 @@
 // The strict Anypoint double as a process, for shell tests that run `apitap audit-export` and kill it:
 //   anypoint-double [--port N] [--orgs a,b] [--entries N] [--days D] [--token-lifetime-ms MS] [--budget N]
+//                   [--empty-pages PERCENT] [--empty-run N] [--seed N] [--stall-at-query N] [--stall-ms MS]
 //                   [--expected FILE] [--stats FILE]
-// Prints "ready PORT" once it listens; on SIGTERM or SIGINT writes its counters to --stats and exits 0.
+// Prints "ready PORT" once it listens, and "stalled N" when the query numbered --stall-at-query arrives (it is held
+// for --stall-ms, default 120000: the client committed every page before it, so a test can kill it there); on
+// SIGTERM or SIGINT writes its counters to --stats and exits 0. --empty-pages makes that percentage of answers empty
+// pages that still carry a cursor, in runs of up to --empty-run, chosen by --seed.
 // --expected gets one "organization<TAB>identity" line per generated entry (what a complete export must hold).
 import AuditDoubles
 import Glibc
@@ -39,6 +43,11 @@ func serve() {
     settings.organizations = (options["orgs"] ?? "org-1").split(separator: ",").map(String.init)
     settings.tokenLifetimeMs = Int64(int("token-lifetime-ms", 3_600_000))
     settings.budgetPerWindow = int("budget", 1_000_000)
+    settings.emptyPagePercent = min(100, int("empty-pages", 0))
+    settings.emptyPageMaxRun = max(1, int("empty-run", 3))
+    settings.seed = UInt64(int("seed", 1))
+    settings.stallAtQuery = options["stall-at-query"] == nil ? nil : max(1, int("stall-at-query", 1))
+    settings.stallMs = Int64(int("stall-ms", 120_000))
     let double: AnypointDouble
     do { double = try AnypointDouble(settings, port: UInt16(int("port", 0))) } catch { fail("cannot listen: \(error)") }
 
@@ -57,7 +66,15 @@ func serve() {
     signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
     let ready = Array("ready \(double.server.port)\n".utf8)
     _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-    while !stopRequested.load(ordering: .relaxed) { usleep(50_000) }
+    var stallReported = false
+    while !stopRequested.load(ordering: .relaxed) {
+        if !stallReported, let n = double.stats.stalledAtQuery {
+            stallReported = true
+            let line = Array("stalled \(n)\n".utf8)
+            _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        }
+        usleep(10_000)
+    }
 
     let s = double.stats
     var w = JSONWriter()
@@ -67,6 +84,7 @@ func serve() {
     w.field("unauthorized", s.unauthorized)
     w.field("throttled", s.throttled)
     w.field("requestsAfter503InSameWindow", s.requestsAfter503InSameWindow)
+    w.field("emptyPagesWithCursor", s.emptyPagesWithCursor)
     w.key("badRequests")
     w.beginArray()
     for b in s.badRequests { w.string(b) }
