@@ -26,13 +26,18 @@ import Testing
         try AuditCheckpoint.decode(try #require(try await store.load(key: "audit-\(org)").bytes))
     }
 
-    @Test func emptyPagesWithACursorAtRandomPlacesAndInRunsLoseNothing() async throws {
-        let seed = Self.seed()
+    /// Half the answers empty pages that still carry a cursor, in runs of up to 4.
+    static func emptyPageDouble(seed: UInt64) throws -> AnypointDouble {
         var settings = AnypointDouble.Settings()
         settings.emptyPagePercent = 50
         settings.emptyPageMaxRun = 4
         settings.seed = seed
-        let double = try AnypointDouble(settings)
+        return try AnypointDouble(settings)
+    }
+
+    @Test func emptyPagesWithACursorAtRandomPlacesAndInRunsLoseNothing() async throws {
+        let seed = Self.seed()
+        let double = try Self.emptyPageDouble(seed: seed)
         history(double, count: 6_000)
         let store = try FileCheckpointStore(directory: try tempDirectory("empty-pages"))
         let sink = MemorySink()
@@ -52,11 +57,7 @@ import Testing
 
     @Test func emptyPagesWithACursorAcrossInterruptedRunsLoseNothing() async throws {
         let seed = Self.seed()
-        var settings = AnypointDouble.Settings()
-        settings.emptyPagePercent = 50
-        settings.emptyPageMaxRun = 4
-        settings.seed = seed
-        let double = try AnypointDouble(settings)
+        let double = try Self.emptyPageDouble(seed: seed)
         history(double, count: 3_000)
         let store = try FileCheckpointStore(directory: try tempDirectory("empty-pages-runs"))
         let sink = MemorySink()
