@@ -5,7 +5,7 @@ public enum StateURI: Sendable, Equatable, CustomStringConvertible {
     case s3(bucket: String, prefix: String)
     case file(path: String)
 
-    /// Accepts `s3://bucket[/prefix]` and `file:///absolute/path` (or `file://relative/path`).
+    /// Accepts `s3://bucket[/prefix]` and `file:///absolute/path`.
     public static func parse(_ text: String) throws(AWSConfigurationError) -> StateURI {
         let value = trimmed(text)
         if value.hasPrefix("s3://") {
@@ -27,6 +27,10 @@ public enum StateURI: Sendable, Equatable, CustomStringConvertible {
             let path = String(value.dropFirst(7))
             guard !path.isEmpty, !path.contains(where: \.isNewline) else {
                 throw AWSConfigurationError("STATE_URI: file:// needs a directory (file:///tmp/apitap-state)")
+            }
+            // A relative path would land in whatever the working directory is (read-only /var/task in Lambda).
+            guard path.hasPrefix("/") else {
+                throw AWSConfigurationError("STATE_URI: file:// needs an absolute directory (file:///tmp/apitap-state), not \"\(path.prefix(60))\"")
             }
             return .file(path: path)
         }

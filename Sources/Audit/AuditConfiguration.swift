@@ -268,8 +268,9 @@ public struct AuditConfiguration: Sendable {
             p.problems.append("AUDIT_SINKS: a collector URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
         }
         let stateURI = p.string("STATE_URI")
-        if let stateURI, !stateURI.hasPrefix("s3://"), !stateURI.hasPrefix("file://") {
-            p.problems.append("STATE_URI must be s3://bucket/prefix or file:///path")
+        if let stateURI {
+            // Checked with every other setting, before anything is created.
+            do { _ = try StateURI.parse(stateURI) } catch { p.problems.append(error.description) }
         }
         let defaultPace = defaultPace(baseURL: base)
         let config = AuditConfiguration(

@@ -59,6 +59,11 @@ public struct TrafficConfiguration: Sendable {
         if !autoDiscovery && apiList == nil { p.problems.append("API_LIST is required when API_AUTO_DISCOVERY=false") }
         if let apiList, !apiList.hasPrefix("s3://"), !apiList.hasPrefix("["), !apiList.hasPrefix("{") {
             p.problems.append("API_LIST must be inline JSON or an s3:// URI")
+        } else if let apiList, !apiList.hasPrefix("s3://") {
+            // An inline list is read now, so that a typo fails init with the other problems, not the first tick.
+            do { _ = try APIList.parse(Array(apiList.utf8), region: AWSRegion(region ?? "us-east-1")) } catch {
+                p.problems.append("API_LIST: \(error)")
+            }
         }
         let sendToUAP = p.bool("SEND_TO_UAP", default: true)
         var delivery: Delivery = .ndjson(path: p.string("OUTPUT_FILE"))
@@ -82,8 +87,9 @@ public struct TrafficConfiguration: Sendable {
                                               payloadFormat: format, contentEncoding: encoding)) }
         }
         let stateURI = p.string("STATE_URI")
-        if let stateURI, !stateURI.hasPrefix("s3://"), !stateURI.hasPrefix("file://") {
-            p.problems.append("STATE_URI must be s3://bucket/prefix or file:///path")
+        if let stateURI {
+            // Checked with every other setting, before anything is created.
+            do { _ = try StateURI.parse(stateURI) } catch { p.problems.append(error.description) }
         }
         let contentType = p.string("CONTENT_TYPE_REGEX", keepEmpty: true) ?? TransactionFilter.defaultContentTypePattern
         let excluded = p.string("EXCLUDED_EXTENSIONS_REGEX", keepEmpty: true) ?? TransactionFilter.defaultExcludedExtensionsPattern

@@ -11,7 +11,7 @@ struct AuditExport: AsyncParsableCommand {
         abstract: "Export Anypoint audit entries to the configured sinks now, and commit the checkpoints.",
         discussion: """
         Configured like the Lambda function, from the environment (docs/audit-export.md): ANYPOINT_CLIENT_ID, \
-        ANYPOINT_CLIENT_SECRET (or _ARN), AUDIT_SINKS, STATE_URI (default file://.apitap-state). \
+        ANYPOINT_CLIENT_SECRET (or _ARN), AUDIT_SINKS, STATE_URI (default .apitap-state in the current directory). \
         --since replays an explicit window without reading or committing checkpoints (keys are stable, so a \
         replay is harmless downstream). --dry-run queries and evaluates alerts but delivers and commits nothing. \
         Prints the run summary as JSON; exits 1 when an organization was not delivered and committed, 2 on bad settings.
@@ -48,7 +48,7 @@ struct AuditExport: AsyncParsableCommand {
             let dry = dryRun
             handler = try AuditExportHandler(
                 context: InitContext(environment: env, logger: logger, handlerNames: ["audit-export"]),
-                defaultStateURI: "file://.apitap-state",
+                defaultStateURI: localStateURI(),
                 settings: { config in
                     var s = AuditExportSettings(config)
                     s.since = sinceTime

@@ -118,6 +118,14 @@ struct RuntimeAPI: AsyncParsableCommand {
     }
 }
 
+/// Local runs keep their checkpoints in `.apitap-state` of the directory they start in, named absolutely
+/// (STATE_URI refuses a relative file:// directory).
+func localStateURI() -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let cwd = getcwd(&buffer, buffer.count) != nil ? String(cString: buffer) : "/tmp"
+    return "file://" + (cwd == "/" ? "" : cwd) + "/.apitap-state"
+}
+
 enum FileOutput {
     static func stderr(_ text: String) { Logger.stderr(SecretRedactor.shared.redact(Array(text.utf8))) }
 }

@@ -11,7 +11,7 @@ struct Tick: AsyncParsableCommand {
         discussion: """
         Configured like the Lambda function, from the environment (see template/env.example): AWS credentials and \
         AWS_REGION (AWS_ENDPOINT_URL for a local peer such as moto), UAP_* or SEND_TO_UAP=false, STATE_URI. \
-        Without STATE_URI, checkpoints go to file://.apitap-state. The run summary is printed as JSON (on stderr when \
+        Without STATE_URI, checkpoints go to .apitap-state in the current directory. The run summary is printed as JSON (on stderr when \
         transactions go to stdout). Exits 1 when a log group could not be delivered or committed.
         """
     )
@@ -26,7 +26,7 @@ struct Tick: AsyncParsableCommand {
         let handler: TickHandler
         do {
             handler = try TickHandler(context: InitContext(environment: env, logger: logger, handlerNames: ["tick"]),
-                                      defaultStateURI: "file://.apitap-state")
+                                      defaultStateURI: localStateURI())
         } catch let error as ConfigurationError {
             FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
             throw ExitCode(2)

@@ -95,7 +95,9 @@ import Testing
         #expect(try StateURI.parse("s3://my-bucket/apitap/state/") == .s3(bucket: "my-bucket", prefix: "apitap/state"))
         #expect(try StateURI.parse("s3://my-bucket") == .s3(bucket: "my-bucket", prefix: ""))
         #expect(try StateURI.parse("file:///tmp/apitap") == .file(path: "/tmp/apitap"))
-        #expect(try StateURI.parse("file://state") == .file(path: "state"))
+        #expect(throws: AWSConfigurationError.self, "a relative directory would land in the working directory") {
+            try StateURI.parse("file://state")
+        }
         #expect(StateURI.s3(bucket: "b-1", prefix: "p").description == "s3://b-1/p")
         for bad in ["", "/tmp/x", "https://b/x", "s3://", "s3://Bad_Bucket/x", "s3://ab/x", "file://", "S3://b/x", "s3://a..b/x"] {
             #expect(throws: AWSConfigurationError.self, "\(bad)") { try StateURI.parse(bad) }

@@ -128,6 +128,17 @@ final class CollectingSink: BatchSink, @unchecked Sendable {
         }
     }
 
+    @Test func anInlineAPIListAndTheStateDirectoryAreCheckedAtInit() {
+        let problems = TrafficConfiguration.parse(["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "API_AUTO_DISCOVERY": "false",
+                                                   "API_LIST": #"[{"apiId": 42}]"#, "STATE_URI": "file://relative/state"]).1
+        #expect(problems.contains { $0.hasPrefix("API_LIST:") }, "\(problems)")
+        #expect(problems.contains { $0.contains("file:// needs an absolute directory") }, "\(problems)")
+        let fine = TrafficConfiguration.parse(["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "API_AUTO_DISCOVERY": "false",
+                                               "API_LIST": #"[{"region":"us-east-1","apiId":"a1b2c3","stage":"prod","type":"rest"}]"#,
+                                               "STATE_URI": "file:///tmp/apitap-state"]).1
+        #expect(fine.isEmpty, "\(fine)")
+    }
+
     @Test func loggingSettingsAreCheckedWithEveryOtherProblem() {
         let problems = TrafficConfiguration.parse(["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "LOG_LEVEL": "loud",
                                                    "AWS_LAMBDA_LOG_FORMAT": "xml", "AWS_LAMBDA_LOG_LEVEL": "notice"]).1
