@@ -1,4 +1,5 @@
 // Static AWS credentials as Lambda provides them, read once from the environment; the secret never prints.
+import Pipeline
 
 /// An access key pair and, for temporary credentials (Lambda's execution role), a session token.
 /// `description` shows the access key id only: the secret and the token never reach a log line or an error.
@@ -28,6 +29,10 @@ public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStri
         let token = environment["AWS_SESSION_TOKEN"].map(trimmed)
         if let token, token.contains(where: \.isNewline) { problems.append("AWS_SESSION_TOKEN contains a line break") }
         guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        // The session token travels in X-Amz-Security-Token: an endpoint or proxy that echoes the request must not
+        // put it (or the secret key) into a log line or an answer.
+        SecretRedactor.shared.register(secret)
+        if let token { SecretRedactor.shared.register(token) }
         return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token)
     }
 

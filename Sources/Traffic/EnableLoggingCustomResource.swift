@@ -91,7 +91,8 @@ public enum CustomResourceResponder {
     /// 5xx within `deadline`. The URL carries a signature: errors show it without its query.
     public static func send(_ response: CustomResourceResponse, to url: String, client: HTTPClient,
                             deadline: Deadline) async throws {
-        let request = HTTPRequest(method: .PUT, url: url, headers: [HTTPHeader("Content-Type", "")], body: response.body(),
+        let request = HTTPRequest(method: .PUT, url: url, headers: [HTTPHeader("Content-Type", "")],
+                                  body: SecretRedactor.shared.redact(response.body()),
                                   timeout: .seconds(20), connectTimeout: .seconds(5))
         let answer = try await client.send(request, retry: RetryPolicy(maxAttempts: 5, base: .milliseconds(500), cap: .seconds(5)),
                                            deadline: deadline)
