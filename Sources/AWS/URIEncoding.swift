@@ -1,28 +1,12 @@
-// Percent-encoding as SigV4 defines it (RFC 3986 unreserved characters stay, everything else is %XX upper-case).
+// Percent-encoding as SigV4 defines it (RFC 3986 unreserved characters stay, everything else is %XX upper-case),
+// over the shared encoder in Core.
+
+import Pipeline
 
 enum URIEncoding {
-    private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
-
-    @inline(__always)
-    static func isUnreserved(_ b: UInt8) -> Bool {
-        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
-            || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
-    }
-
     /// Encodes every byte of the UTF-8 form except the unreserved ones (and `/` when `keepSlash`).
     static func encode(_ text: String, keepSlash: Bool = false) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
-        for b in text.utf8 {
-            if isUnreserved(b) || (keepSlash && b == 0x2F) {
-                out.append(b)
-            } else {
-                out.append(0x25)
-                out.append(hexDigits[Int(b >> 4)])
-                out.append(hexDigits[Int(b & 0x0F)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        PercentEncoding.encode(text, allowed: keepSlash ? .unreservedAndSlash : .unreserved)
     }
 
     /// One encoded path segment per element, joined with "/" after a leading "/".

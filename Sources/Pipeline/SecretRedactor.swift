@@ -12,15 +12,17 @@ public final class SecretRedactor: Sendable {
     public static let capacity = 64
     public static let mask = "***"
 
-    private let values = Locked<[String]>([])
+    /// In registration order (the oldest are forgotten first).
+    private let values = Locked<[[UInt8]]>([])
 
     public init() {}
 
     public func register(_ value: String) {
-        guard value.utf8.count >= Self.minimumLength else { return }
+        let bytes = Array(value.utf8)
+        guard bytes.count >= Self.minimumLength else { return }
         values.withLock { list in
-            guard !list.contains(value) else { return }
-            list.append(value)
+            guard !list.contains(bytes) else { return }
+            list.append(bytes)
             if list.count > Self.capacity { list.removeFirst(list.count - Self.capacity) }
         }
     }
@@ -28,19 +30,16 @@ public final class SecretRedactor: Sendable {
     public var isEmpty: Bool { values.withLock { $0.isEmpty } }
 
     public func redact(_ text: String) -> String {
-        let list = values.withLock { $0 }
-        guard !list.isEmpty else { return text }
-        var out = Array(text.utf8)
-        // Longest first, so a value that contains a shorter one is masked whole.
-        for value in list.sorted(by: { $0.utf8.count > $1.utf8.count }) { out = Self.replacing(Array(value.utf8), in: out) }
-        return String(decoding: out, as: UTF8.self)
+        if isEmpty { return text }
+        return String(decoding: redact(Array(text.utf8)), as: UTF8.self)
     }
 
     public func redact(_ bytes: [UInt8]) -> [UInt8] {
         let list = values.withLock { $0 }
         guard !list.isEmpty else { return bytes }
         var out = bytes
-        for value in list.sorted(by: { $0.utf8.count > $1.utf8.count }) { out = Self.replacing(Array(value.utf8), in: out) }
+        // Longest first, so a value that contains a shorter one is masked whole.
+        for value in list.sorted(by: { $0.count > $1.count }) { out = Self.replacing(value, in: out) }
         return out
     }
 

@@ -72,8 +72,7 @@ public struct NDJSONStitchSession {
             }
             if carry.count + newline > maxLineBytes {
                 carry.removeAll(keepingCapacity: false)
-                counters.linesFailed += 1
-                counters.linesTooLong += 1
+                countTooLong()
             } else {
                 carry.append(contentsOf: chunk[0..<newline])
                 let line = carry
@@ -86,8 +85,7 @@ public struct NDJSONStitchSession {
         while i < chunk.count {
             if chunk[i] == 0x0A {
                 if i - start > maxLineBytes {
-                    counters.linesFailed += 1
-                    counters.linesTooLong += 1
+                    countTooLong()
                 } else {
                     processLine(UnsafeRawBufferPointer(rebasing: chunk[start..<i]), output: output)
                 }
@@ -106,6 +104,10 @@ public struct NDJSONStitchSession {
     private mutating func tooLong() {
         carry.removeAll(keepingCapacity: false)
         skipping = true
+        countTooLong()
+    }
+
+    private mutating func countTooLong() {
         counters.linesFailed += 1
         counters.linesTooLong += 1
     }

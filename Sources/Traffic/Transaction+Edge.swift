@@ -182,67 +182,6 @@ extension Transaction {
     }
 }
 
-/// RFC 3986 percent-encoding of the pieces of a request target.
-enum PercentEncoding {
-    enum Allowed {
-        /// `pchar` and `/`: unreserved, sub-delims, `:` and `@`.
-        case path
-        /// One segment: `pchar` without `/`.
-        case pathSegment
-        /// A query name or value: unreserved plus the sub-delims that do not delimit pairs, `:`, `@`, `/` and `?`.
-        case queryComponent
-    }
-
-    private static let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
-
-    @inline(__always) static func isAllowed(_ b: UInt8, _ allowed: Allowed) -> Bool {
-        if URIBytes.isUnreserved(b) { return true }
-        switch b {
-        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
-             UInt8(ascii: "*"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: ":"), UInt8(ascii: "@"):
-            return true
-        case UInt8(ascii: "&"), UInt8(ascii: "="), UInt8(ascii: "+"):
-            return allowed != .queryComponent
-        case UInt8(ascii: "/"):
-            return allowed != .pathSegment
-        case UInt8(ascii: "?"):
-            return allowed == .queryComponent
-        default:
-            return false
-        }
-    }
-
-    /// Appends `text` encoded. `keepEscapes`: a `%` followed by two hex digits is an escape already and stays.
-    static func append(_ text: String, to out: inout [UInt8], allowed: Allowed, keepEscapes: Bool) {
-        let bytes = Array(text.utf8)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            if isAllowed(b, allowed) {
-                out.append(b)
-            } else if b == UInt8(ascii: "%"), keepEscapes, i + 2 < bytes.count, URIBytes.isHex(bytes[i + 1]), URIBytes.isHex(bytes[i + 2]) {
-                out.append(b)
-            } else {
-                out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0x0F)])
-            }
-            i += 1
-        }
-    }
-}
-
-enum URIBytes {
-    @inline(__always) static func isUnreserved(_ b: UInt8) -> Bool {
-        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
-            || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
-    }
-
-    @inline(__always) static func isHex(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66)
-    }
-}
-
 /// IP address literals, checked with the C library's parser (the only thing Edge's address fields may hold).
 enum IPAddress {
     static func isValid(_ text: String) -> Bool {
