@@ -56,38 +56,17 @@ func auditThroughputBenchmarks(entries: Int = 100_000) async -> Rows {
         defer { rsyslog.stop() }
         let sink = SyslogSink(transport: .tcp, host: "127.0.0.1", port: rsyslog.tcpPort,
                               formatter: SyslogFormatter(facility: 13, hostname: "anypoint.mulesoft.com"))
-        let clock = ContinuousClock()
-        let t0 = clock.now
-        let tcp = try await export(entries: entries, sink: sink, http: http, label: "tcp")
-        await sink.close()
-        let sent = tcp.summary.sinks.first?.delivered ?? 0
-        // Until rsyslog has written every message to its file (at most 60 s more).
-        while rsyslog.lineCount("tcp") < sent && clock.now - t0 < .seconds(Int64(tcp.wall) + 60) { usleep(20_000) }
-        let landed = rsyslog.lineCount("tcp")
-        let endToEnd = seconds(clock.now - t0)
-        rows += [
-            ("audit → rsyslog TCP: entries exported", Double(tcp.summary.organizations.first?.exported ?? 0), "entries"),
-            ("audit → rsyslog TCP: throughput, until acknowledged by the socket", Double(entries) / tcp.wall, "entries/s"),
-            ("audit → rsyslog TCP: throughput, until rsyslog wrote every record", Double(entries) / endToEnd, "entries/s"),
-            ("audit → rsyslog TCP: records written by rsyslog / sent", Double(landed) / Double(max(1, sent)), "(1 = all)"),
-        ]
+        let tcp = try await throughRsyslog(rsyslog, entries: entries, sink: sink, http: http, label: "tcp", name: "TCP",
+                                           acknowledged: "until acknowledged by the socket") { await sink.close() }
+        rows += tcp.rows
 
         // The same export over RELP: a page is acknowledged only when rsyslog answered each of its frames.
         let relp = RelpSink(host: "127.0.0.1", port: rsyslog.relpPort, tls: nil,
                             formatter: SyslogFormatter(facility: 13, hostname: "anypoint.mulesoft.com"))
-        let r0 = clock.now
-        let relpRun = try await export(entries: entries, sink: relp, http: http, label: "relp")
-        let relpSent = relpRun.summary.sinks.first?.delivered ?? 0
-        while rsyslog.lineCount("relp") < relpSent && clock.now - r0 < .seconds(Int64(relpRun.wall) + 60) { usleep(20_000) }
-        let relpLanded = rsyslog.lineCount("relp")
-        let relpEndToEnd = seconds(clock.now - r0)
-        rows += [
-            ("audit → rsyslog RELP: entries exported", Double(relpRun.summary.organizations.first?.exported ?? 0), "entries"),
-            ("audit → rsyslog RELP: throughput, until rsyslog answered every frame (200)", Double(entries) / relpRun.wall, "entries/s"),
-            ("audit → rsyslog RELP: throughput, until rsyslog wrote every record", Double(entries) / relpEndToEnd, "entries/s"),
-            ("audit → rsyslog RELP: records written by rsyslog / sent", Double(relpLanded) / Double(max(1, relpSent)), "(1 = all)"),
-            ("audit → rsyslog RELP vs TCP (written every record)", (Double(entries) / relpEndToEnd) / (Double(entries) / endToEnd), "×"),
-        ]
+        let relpRun = try await throughRsyslog(rsyslog, entries: entries, sink: relp, http: http, label: "relp", name: "RELP",
+                                               acknowledged: "until rsyslog answered every frame (200)") {}
+        rows += relpRun.rows
+        rows.append(("audit → rsyslog RELP vs TCP (written every record)", relpRun.perSecond / tcp.perSecond, "×"))
     } catch {
         print("audit throughput: \(error)")
     }
@@ -151,4 +130,25 @@ func auditPacerBenchmark(minutes: Int = 2) async -> Rows {
         print("audit pacer: \(error)")
     }
     return rows
+}
+
+/// Exports `entries` to rsyslog through `sink`, then waits (at most 60 s more) until rsyslog wrote every record to its
+/// `label` file. `perSecond` is entries per second until then.
+private func throughRsyslog(_ rsyslog: Rsyslog, entries: Int, sink: any AuditSink, http: HTTPClient, label: String, name: String,
+                            acknowledged: String, afterExport: () async -> Void) async throws
+    -> (rows: [(name: String, value: Double, unit: String)], perSecond: Double) {
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    let run = try await export(entries: entries, sink: sink, http: http, label: label)
+    await afterExport()
+    let sent = run.summary.sinks.first?.delivered ?? 0
+    while rsyslog.lineCount(label) < sent && clock.now - t0 < .seconds(Int64(run.wall) + 60) { usleep(20_000) }
+    let landed = rsyslog.lineCount(label)
+    let perSecond = Double(entries) / seconds(clock.now - t0)
+    return ([
+        ("audit → rsyslog \(name): entries exported", Double(run.summary.organizations.first?.exported ?? 0), "entries"),
+        ("audit → rsyslog \(name): throughput, \(acknowledged)", Double(entries) / run.wall, "entries/s"),
+        ("audit → rsyslog \(name): throughput, until rsyslog wrote every record", perSecond, "entries/s"),
+        ("audit → rsyslog \(name): records written by rsyslog / sent", Double(landed) / Double(max(1, sent)), "(1 = all)"),
+    ], perSecond)
 }

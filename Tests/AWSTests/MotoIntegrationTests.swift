@@ -12,6 +12,21 @@ import Traffic
     // MARK: CloudWatch Logs
 
     /// Puts `count` events 10 ms apart from `base`, alternating between two streams, each batch in time order.
+    /// A method with a MOCK integration on `resource`: what a stage needs before it can be deployed.
+    static func mockMethod(_ aws: AWSClient, apiId: String, resource: String, method: String) async throws {
+        _ = try await aws.restJSONCall(.apiGateway, operation: "PutMethod", method: .PUT,
+                                       path: restPath("restapis", apiId, "resources", resource, "methods", method),
+                                       body: Array(#"{"authorizationType":"NONE"}"#.utf8))
+        _ = try await aws.restJSONCall(.apiGateway, operation: "PutIntegration", method: .PUT,
+                                       path: restPath("restapis", apiId, "resources", resource, "methods", method, "integration"),
+                                       body: Array(#"{"type":"MOCK"}"#.utf8))
+    }
+
+    static func deploy(_ aws: AWSClient, apiId: String, stage: String) async throws {
+        _ = try await aws.restJSONCall(.apiGateway, operation: "CreateDeployment", method: .POST,
+                                       path: restPath("restapis", apiId, "deployments"), body: Array(#"{"stageName":"\#(stage)"}"#.utf8))
+    }
+
     static func seedLogs(_ aws: AWSClient, group: String, base: Int64, count: Int) async throws -> [(stream: String, ts: Int64, message: String)] {
         _ = try await aws.logs("CreateLogGroup", #"{"logGroupName":"\#(group)"}"#)
         var events: [(stream: String, ts: Int64, message: String)] = []
@@ -178,14 +193,8 @@ import Traffic
         let resources = try JSONReader.parse(try await aws.restJSONCall(.apiGateway, operation: "GetResources", method: .GET,
                                                                         path: restPath("restapis", apiId, "resources")))
         let rootId = try #require(resources["item"]?.arrayValue?.first { $0["path"]?.stringValue == "/" }?["id"]?.stringValue)
-        _ = try await aws.restJSONCall(.apiGateway, operation: "PutMethod", method: .PUT,
-                                       path: restPath("restapis", apiId, "resources", rootId, "methods", "GET"),
-                                       body: Array(#"{"authorizationType":"NONE"}"#.utf8))
-        _ = try await aws.restJSONCall(.apiGateway, operation: "PutIntegration", method: .PUT,
-                                       path: restPath("restapis", apiId, "resources", rootId, "methods", "GET", "integration"),
-                                       body: Array(#"{"type":"MOCK"}"#.utf8))
-        _ = try await aws.restJSONCall(.apiGateway, operation: "CreateDeployment", method: .POST,
-                                       path: restPath("restapis", apiId, "deployments"), body: Array(#"{"stageName":"prod"}"#.utf8))
+        try await Self.mockMethod(aws, apiId: apiId, resource: rootId, method: "GET")
+        try await Self.deploy(aws, apiId: apiId, stage: "prod")
 
         var all: [RestAPI] = []
         var position: String?
@@ -244,15 +253,9 @@ import Traffic
                                                                     body: Array(#"{"pathPart":"{orderId}"}"#.utf8)))
         let orderId = try #require(order["id"]?.stringValue)
         for resource in [rootId, orderId] {
-            _ = try await aws.restJSONCall(.apiGateway, operation: "PutMethod", method: .PUT,
-                                           path: restPath("restapis", apiId, "resources", resource, "methods", "POST"),
-                                           body: Array(#"{"authorizationType":"NONE"}"#.utf8))
-            _ = try await aws.restJSONCall(.apiGateway, operation: "PutIntegration", method: .PUT,
-                                           path: restPath("restapis", apiId, "resources", resource, "methods", "POST", "integration"),
-                                           body: Array(#"{"type":"MOCK"}"#.utf8))
+            try await Self.mockMethod(aws, apiId: apiId, resource: resource, method: "POST")
         }
-        _ = try await aws.restJSONCall(.apiGateway, operation: "CreateDeployment", method: .POST,
-                                       path: restPath("restapis", apiId, "deployments"), body: Array(#"{"stageName":"prod"}"#.utf8))
+        try await Self.deploy(aws, apiId: apiId, stage: "prod")
         _ = try await APIGatewayClient(aws).updateStage(restApiId: apiId, stageName: "prod", patchOperations: [
             .replace("/*/*/logging/loglevel", "INFO"), .replace("/*/*/logging/dataTrace", "true"),
         ])
