@@ -25,37 +25,41 @@ let package = Package(
         // the GnuTLS closure it needs; the build needs just its header.
         .target(name: "CRelp"),
 
-        .target(name: "Pipeline"),
-        .target(name: "HTTP", dependencies: ["CCurl", "CZlib", "Pipeline"]),
-        .target(name: "LambdaRuntime", dependencies: ["HTTP", "Pipeline"]),
-        .target(name: "AWS", dependencies: ["HTTP", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Traffic", dependencies: ["Pipeline", "HTTP", "AWS"]),
-        .target(name: "Audit", dependencies: ["Pipeline", "HTTP", "AWS", "CCurl", "CRelp"]),
+        // Core: time, logging, JSON, file I/O, locks, settings, URL and secret handling (no dependencies).
+        // Pipeline: batches, delivery reports, checkpoint stores, pacing and fan-out, metrics.
+        .target(name: "Core"),
+        .target(name: "Pipeline", dependencies: ["Core"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "CZlib", "Core"]),
+        .target(name: "LambdaRuntime", dependencies: ["HTTP", "Core"]),
+        .target(name: "AWS", dependencies: ["HTTP", "Core", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Traffic", dependencies: ["Core", "Pipeline", "HTTP", "AWS"]),
+        .target(name: "Audit", dependencies: ["Core", "Pipeline", "HTTP", "AWS", "CCurl", "CRelp"]),
         .executableTarget(
             name: "apitap",
             dependencies: [
-                "LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS", "Audit",
+                "LambdaRuntime", "HTTP", "Core", "Pipeline", "Traffic", "AWS", "Audit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "apitap-bench",
-            dependencies: ["LambdaRuntime", "HTTP", "Pipeline", "Traffic", "AWS", "Audit", "AuditDoubles"],
+            dependencies: ["LambdaRuntime", "HTTP", "Core", "Pipeline", "Traffic", "AWS", "Audit", "AuditDoubles"],
             path: "Benchmarks/apitap-bench"
         ),
 
         // Test doubles shared by the Swift tests, the benchmarks and the shell suites (never shipped).
-        .target(name: "TestSupport", dependencies: ["HTTP", "Pipeline"], path: "Tests/Support/TestSupport"),
-        .target(name: "AuditDoubles", dependencies: ["HTTP", "Pipeline", "TestSupport"], path: "Tests/Support/AuditDoubles"),
-        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Pipeline"], path: "Tests/Support/anypoint-double"),
+        .target(name: "TestSupport", dependencies: ["HTTP", "Core"], path: "Tests/Support/TestSupport"),
+        .target(name: "AuditDoubles", dependencies: ["HTTP", "Core", "TestSupport"], path: "Tests/Support/AuditDoubles"),
+        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core"], path: "Tests/Support/anypoint-double"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
-        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Pipeline"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Core"]),
         .testTarget(name: "TrafficTests", dependencies: [
-            "Traffic", "Pipeline", "AWS", "HTTP", .product(name: "PropertyBased", package: "swift-property-based"),
+            "Traffic", "Core", "Pipeline", "AWS", "HTTP", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Pipeline", "TestSupport", "Traffic"]),
-        .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Pipeline", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Core", "Pipeline", "TestSupport", "Traffic"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Core", "Pipeline", "TestSupport"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Core"]),
     ]
 )

@@ -4,6 +4,7 @@ import Audit
 import AuditDoubles
 import Glibc
 import HTTP
+import Core
 import Pipeline
 
 typealias Rows = [(name: String, value: Double, unit: String)]

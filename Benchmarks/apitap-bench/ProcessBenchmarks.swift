@@ -2,7 +2,7 @@
 // `apitap stitch --format native|edge` as a child process (read → stitch → filter → encode → write), timed on the wall
 // clock, with the child's peak RSS and output size.
 import Glibc
-import Pipeline
+import Core
 
 /// Writes the corpus once as NDJSON event objects (`aws logs filter-log-events ... | jq -c '.events[]'`).
 func writeCorpusNDJSON(to path: String, events: Int = 1_000_000) -> (events: Int, bytes: Int)? {

@@ -2,7 +2,7 @@
 import AWS
 import Glibc
 import HTTP
-import Pipeline
+import Core
 import Traffic
 
 /// CPU time of this thread: the machine may be shared, and wall time would then measure the neighbours.

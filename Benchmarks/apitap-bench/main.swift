@@ -2,7 +2,7 @@
 // cold start, idle memory and package size.
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 let arguments = CommandLine.arguments.dropFirst()
 let only = Set(arguments.filter { !$0.hasPrefix("--") })

@@ -1,6 +1,6 @@
 // API Gateway (v1, REST APIs): list APIs and stages for discovery; patch a stage for the enable-logging resource.
 import HTTP
-import Pipeline
+import Core
 
 public struct RestAPI: Sendable, Equatable {
     public var id: String

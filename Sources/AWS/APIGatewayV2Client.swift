@@ -1,6 +1,6 @@
 // API Gateway v2 (HTTP and WebSocket APIs): list APIs and stages for discovery.
 import HTTP
-import Pipeline
+import Core
 
 public struct HTTPAPI: Sendable, Equatable {
     public var apiId: String

@@ -1,7 +1,7 @@
 // The client core every service client shares: resolve the endpoint, sign, send with retries, turn failures into
 // AWSError. Also the three wire protocols' helpers (JSON 1.1, REST-JSON, REST-XML).
 import HTTP
-import Pipeline
+import Core
 
 /// One call, before signing. `path` is percent-encoded and relative to the endpoint's base path.
 public struct AWSCall: Sendable {

@@ -1,5 +1,5 @@
 // Static AWS credentials as Lambda provides them, read once from the environment; the secret never prints.
-import Pipeline
+import Core
 
 /// An access key pair and, for temporary credentials (Lambda's execution role), a session token.
 /// `description` shows the access key id only: the secret and the token never reach a log line or an error.

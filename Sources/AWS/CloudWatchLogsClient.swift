@@ -1,6 +1,6 @@
 // CloudWatch Logs: FilterLogEvents (the tick's source) and DescribeLogGroups, over JSON 1.1.
 import HTTP
-import Pipeline
+import Core
 
 /// One event of a FilterLogEvents page.
 public struct LogEvent: Sendable, Equatable {

@@ -1,6 +1,6 @@
 // A pull scanner over JSON bytes: reads the fields a client needs straight into its structs, without building a
 // tree first (a FilterLogEvents page is up to 1 MB and 10,000 events).
-import Pipeline
+import Core
 
 struct JSONScanError: Error, Sendable, CustomStringConvertible {
     let offset: Int

@@ -1,4 +1,5 @@
 // Checkpoints as S3 objects, committed with conditional writes so that two overlapping runs cannot both commit.
+import Core
 import Pipeline
 
 /// `STATE_URI=s3://bucket/prefix`: one object per checkpoint key (`prefix/key.json`). The version is the object's

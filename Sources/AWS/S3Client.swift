@@ -1,6 +1,6 @@
 // S3 over REST-XML: get, conditional put, delete and list, for checkpoints, API lists and audit exports.
 import HTTP
-import Pipeline
+import Core
 
 public struct S3Object: Sendable {
     public var body: [UInt8]

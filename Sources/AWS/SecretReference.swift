@@ -1,7 +1,7 @@
 // A secret setting: the value itself (`NAME`) or a Secrets Manager secret holding it (`NAME_ARN`), for the UAP
 // client secret, the Anypoint client secret and the audit collector token alike.
 import HTTP
-import Pipeline
+import Core
 
 public enum SecretReference: Sendable, CustomStringConvertible {
     case value(String)

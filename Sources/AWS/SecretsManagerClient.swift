@@ -1,6 +1,6 @@
 // Secrets Manager: read one secret's string (the UAP client secret), which never prints.
 import HTTP
-import Pipeline
+import Core
 
 /// A secret value. `description`, `debugDescription` and reflection (`dump`) show no part of it.
 public struct SecretString: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {

@@ -2,7 +2,7 @@
 import Crypto
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 /// What gets signed. `path` is the path as it goes on the request line (already percent-encoded by the caller, or,
 /// in the test suite, raw); `query` holds decoded name/value pairs, which the signer encodes and sorts (the same

@@ -1,7 +1,7 @@
 // Percent-encoding as SigV4 defines it (RFC 3986 unreserved characters stay, everything else is %XX upper-case),
 // over the shared encoder in Core.
 
-import Pipeline
+import Core
 
 enum URIEncoding {
     /// Encodes every byte of the UTF-8 form except the unreserved ones (and `/` when `keepSlash`).

@@ -1,5 +1,5 @@
 // Alert rules evaluated on each page: dangerous changes and repeated failed logins become records of their own.
-import Pipeline
+import Core
 
 public struct AlertRuleError: Error, Sendable, CustomStringConvertible {
     public let description: String

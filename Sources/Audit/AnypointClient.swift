@@ -1,5 +1,6 @@
 // The control plane calls the export makes: who am I, and one page of the Audit Log Query API, paced and retried.
 import HTTP
+import Core
 import Pipeline
 
 /// One query: the window (both ends inclusive), the filters, and the cursor of the page to fetch.

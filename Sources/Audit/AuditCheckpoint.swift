@@ -1,4 +1,5 @@
 // An organization's checkpoint: the watermark, the keys read at its edge, and the window a deadline cut short.
+import Core
 import Pipeline
 
 public struct AuditCheckpoint: Sendable, Equatable {

@@ -2,7 +2,7 @@
 import AWS
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 /// Where the first run of an organization starts: a fixed moment, or this long before now.
 public enum AuditStart: Sendable, Equatable {

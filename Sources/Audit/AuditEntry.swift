@@ -1,5 +1,6 @@
 // One audit entry kept verbatim (its raw JSON bytes), with the few fields the export reads from it.
 import AWS
+import Core
 import Pipeline
 
 /// An entry's identity: its `id` when it has one, else a hash of its canonical JSON (so the same entry read twice

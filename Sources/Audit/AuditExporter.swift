@@ -1,6 +1,7 @@
 // One export run: for each organization, page through [watermark − overlap, now − lag], deliver each page to every
 // sink, and commit the checkpoint only once all of them acknowledged it.
 import HTTP
+import Core
 import Pipeline
 
 public struct AuditExportSettings: Sendable {

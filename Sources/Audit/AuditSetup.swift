@@ -2,6 +2,7 @@
 import AWS
 import Glibc
 import HTTP
+import Core
 import Pipeline
 
 public enum AuditSetup {

@@ -2,6 +2,7 @@
 import AWS
 import Glibc
 import HTTP
+import Core
 import Pipeline
 
 /// What one sink did with one page's records. A page counts as acknowledged only when every sink says so.

@@ -1,5 +1,5 @@
 // What the sinks receive: an exported entry `{key, organizationId, timestamp, exportedAt, entry}` or an alert.
-import Pipeline
+import Core
 
 /// RFC 5424 severities (lower is more severe).
 public enum SyslogSeverity: Int, Sendable, Comparable, CaseIterable {

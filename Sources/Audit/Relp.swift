@@ -3,7 +3,7 @@
 import CRelp
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 /// A RELP failure for the operator: the receiver, librelp's code and what librelp said (never a secret: RELP carries
 /// none, and the CA file path is not one).

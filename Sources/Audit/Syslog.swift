@@ -2,7 +2,7 @@
 import CCurl
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 /// Formats one record as an RFC 5424 message (without framing).
 public struct SyslogFormatter: Sendable {

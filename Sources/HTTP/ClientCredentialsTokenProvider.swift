@@ -1,6 +1,6 @@
 // OAuth2 client-credentials tokens (RFC 6749 §4.4), for UAP and for Anypoint Connected Apps: one fetch at a time,
 // cached across invocations until shortly before `expires_in`, forgotten on a 401 so the next call renews it.
-import Pipeline
+import Core
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1): in the form body, or HTTP Basic.
 public enum TokenAuthMethod: String, Sendable, CaseIterable {

@@ -1,6 +1,6 @@
 // One request's state inside libcurl: the configured easy handle, the body it sends, the response it collects.
 import CCurl
-import Pipeline
+import Core
 import Glibc
 
 /// Called once per process before any handle exists (libcurl's rule: not thread safe).

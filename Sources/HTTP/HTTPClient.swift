@@ -1,7 +1,7 @@
 // The asynchronous HTTP client: many transfers in flight over one curl multi handle, driven by one thread.
 import CCurl
 import Glibc
-import Pipeline
+import Core
 import Synchronization
 
 /// Send requests concurrently from async code. Connections are reused across requests (the multi handle's

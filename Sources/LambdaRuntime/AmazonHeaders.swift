@@ -1,5 +1,5 @@
 // Names the Lambda Runtime API (2018-06-01) uses on the wire.
-import Pipeline
+import Core
 
 public enum AmazonHeaders {
     public static let requestID = "Lambda-Runtime-Aws-Request-Id"

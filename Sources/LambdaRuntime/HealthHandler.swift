@@ -1,5 +1,5 @@
 // The `health` handler: version, handler list and a redacted summary of the configuration the process sees.
-import Pipeline
+import Core
 
 public struct HealthHandler: LambdaHandler {
     public let version: String

@@ -1,5 +1,5 @@
 // What a handler knows about the invocation it serves: ids, deadline, identity, logger.
-import Pipeline
+import Core
 
 public struct LambdaRequestID: Sendable, Hashable, CustomStringConvertible {
     public let value: String

@@ -1,5 +1,5 @@
 // Handlers, the registry that `_HANDLER` picks from, and the errors a handler or its init can report.
-import Pipeline
+import Core
 
 /// One named job. `handle` gets the event bytes and returns the response bytes (JSON).
 public protocol LambdaHandler: Sendable {

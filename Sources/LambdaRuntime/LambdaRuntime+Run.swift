@@ -1,7 +1,7 @@
 // The runtime loop: init (pick the handler, report init errors), then next → handle → response/error, forever.
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 public enum LambdaRuntime {
     /// Exit codes: 0 after `maxInvocations` (local runs), 1 on init failure or when the Runtime API says stop.

@@ -1,6 +1,6 @@
 // An in-process Runtime API on loopback that serves one event: `apitap invoke` runs the real loop against it.
 import HTTP
-import Pipeline
+import Core
 
 /// What the local Runtime API saw the runtime post.
 public enum LocalOutcome: Sendable, Equatable {

@@ -1,6 +1,6 @@
 // The runtime's side of the Lambda Runtime API: next, response, error, init error, over one kept-alive connection.
 import HTTP
-import Pipeline
+import Core
 
 /// One event from `/next`, or why there is none.
 public enum NextOutcome: Sendable {

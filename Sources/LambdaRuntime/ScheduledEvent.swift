@@ -1,5 +1,5 @@
 // The events a scheduled handler (tick, audit-export) accepts; anything else is an invocation error, not a silent run.
-import Pipeline
+import Core
 
 /// A scheduled job takes no input today. What it accepts: an empty payload or `{}` (an EventBridge Scheduler target
 /// without `Input`, `aws lambda invoke` without a payload, `apitap tick`), or an EventBridge "Scheduled Event"

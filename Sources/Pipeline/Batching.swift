@@ -1,4 +1,5 @@
 // Batches of JSON records bounded by bytes, and what a sink reports back about delivering them.
+import Core
 
 /// Records wrapped for sending, ready to go. `bytes` is the uncompressed JSON.
 public struct Batch: Sendable {

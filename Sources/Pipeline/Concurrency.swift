@@ -1,4 +1,5 @@
 // Bounded fan-out: the tick polls log groups and the UAP sink posts batches a few at a time.
+import Core
 
 /// Runs `work` on every item with at most `limit` running at once, starting the next as each ends; `collect` gets
 /// each result in the order they finish.

@@ -1,4 +1,5 @@
 // CloudWatch Embedded Metric Format: one JSON log line that CloudWatch Logs turns into metrics (shared by every handler).
+import Core
 
 public enum EmbeddedMetricFormat {
     public enum Unit: String, Sendable {

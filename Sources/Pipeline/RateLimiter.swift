@@ -1,4 +1,5 @@
 // A shared request-rate budget (token bucket): several concurrent readers stay under one account-wide quota.
+import Core
 import Glibc
 
 public actor RateLimiter {

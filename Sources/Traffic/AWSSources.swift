@@ -1,6 +1,6 @@
 // The tick's AWS-backed parts: FilterLogEvents pages, API Gateway discovery, and the API list (inline or in S3).
 import AWS
-import Pipeline
+import Core
 
 /// FilterLogEvents through the CloudWatch Logs client; throttling becomes `ThrottledError` so the tick backs off.
 public struct CloudWatchLogsPager: LogEventPager {

@@ -1,7 +1,7 @@
 // The enable-logging custom resource's logic: turn API Gateway stage logging on where it is not on yet, record what
 // each changed stage had before (in S3, before changing it), and put exactly that back on delete.
 import AWS
-import Pipeline
+import Core
 
 /// What the template passes as the custom resource's properties (CloudFormation sends every scalar as a string).
 public struct StageLoggingSettings: Sendable, Equatable {

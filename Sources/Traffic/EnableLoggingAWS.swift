@@ -3,7 +3,7 @@
 // module (its v2 client lists only), so they are written here over AWSClient's REST-JSON call.
 import AWS
 import HTTP
-import Pipeline
+import Core
 
 public struct AWSStageLoggingBackend: StageLoggingBackend {
     public let aws: AWSClient

@@ -1,7 +1,7 @@
 // The CloudFormation custom-resource protocol for enable-logging: the request event, the answer PUT to the pre-signed
 // ResponseURL, and the rules for what to answer (a Delete never fails the stack; a Create or Update reports why).
 import HTTP
-import Pipeline
+import Core
 
 public struct CustomResourceEvent: Sendable {
     public enum RequestType: String, Sendable { case create = "Create", update = "Update", delete = "Delete" }

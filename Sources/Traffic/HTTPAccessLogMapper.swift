@@ -1,6 +1,6 @@
 // The HTTP API access-log mapper: one JSON access-log record becomes one (header- and body-less) transaction.
 import AWS
-import Pipeline
+import Core
 
 /// HTTP APIs log no headers or bodies, so the transaction says what is known (method, path, status, client, times)
 /// and, as the reference integration does, carries the request header `cq-discovery-only: true` and the request body

@@ -1,6 +1,6 @@
 // What the tick reads: log groups to poll (from discovery or a list) and pages of CloudWatch events.
 import AWS
-import Pipeline
+import Core
 
 /// One log group the tick polls, and how to read it.
 public struct LogGroupTarget: Sendable, Equatable {

@@ -1,7 +1,7 @@
 // `apitap stitch`: FilterLogEvents events as NDJSON in, transactions as NDJSON (native or Edge) out, in bounded memory.
 import AWS
 import Glibc
-import Pipeline
+import Core
 
 /// Why the offline stitch stopped.
 public struct OfflineStitchError: Error, Sendable, CustomStringConvertible {

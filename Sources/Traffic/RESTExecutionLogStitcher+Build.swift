@@ -1,5 +1,5 @@
 // Turns a finished PendingRequest into a Transaction: map parsing, host and client IP, header merge, truncation markers.
-import Pipeline
+import Core
 
 extension RESTExecutionLogStitcher {
     static var discoveryOnlyHeader: NameValuePair { NameValuePair("cq-discovery-only", "true") }

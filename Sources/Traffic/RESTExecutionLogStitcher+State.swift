@@ -1,5 +1,5 @@
 // Carrying open requests across ticks: the stitcher's state as JSON bytes for the checkpoint, and back.
-import Pipeline
+import Core
 
 /// Why saved stitcher state could not be restored.
 public struct StitcherStateError: Error, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 // The REST execution-log stitcher: an incremental, pure transform from CloudWatch events to whole transactions.
 import AWS
-import Pipeline
+import Core
 
 /// Tuning for the stitcher; the defaults suit a one-minute poll.
 public struct StitcherOptions: Sendable {

@@ -1,6 +1,7 @@
 // The `awslogs` path: a CloudWatch Logs subscription payload (base64 of gzip of JSON) through the same stitcher.
 import AWS
 import HTTP
+import Core
 import Pipeline
 
 public struct SubscriptionPayload: Sendable {

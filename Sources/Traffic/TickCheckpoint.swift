@@ -1,4 +1,5 @@
 // A log group's checkpoint: the watermark, the events already read inside the overlap, and unfinished requests.
+import Core
 import Pipeline
 
 public struct TickCheckpoint: Sendable, Equatable {

@@ -1,5 +1,6 @@
 // One tick: for each log group, read [watermark − overlap, now − lag], stitch, deliver, and only then commit.
 import AWS
+import Core
 import Pipeline
 
 public struct TickSettings: Sendable {

@@ -1,7 +1,7 @@
 // The tick's and awslogs' settings, parsed once from the environment into typed values, every problem reported at once.
 import AWS
 import HTTP
-import Pipeline
+import Core
 
 public struct TrafficConfiguration: Sendable {
     public enum Delivery: Sendable {

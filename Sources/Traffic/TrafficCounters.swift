@@ -1,5 +1,5 @@
 // Counters for the run summary: what the stitcher, the access-log mapper and the filters did with their input.
-import Pipeline
+import Core
 
 /// Transactions the filters dropped, by reason.
 public struct FilterCounters: Sendable, Equatable {

@@ -1,7 +1,7 @@
 // The UAP Edge encoding of a Transaction: the object Cequence's API Edge ingests (docs/transaction-format.md, "Edge").
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 /// What the Edge encoding needs beyond the transaction itself.
 public struct EdgeEncodingOptions: Sendable, Equatable {

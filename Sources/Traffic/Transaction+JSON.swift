@@ -1,5 +1,5 @@
 // The wire encoding of a Transaction (docs/transaction-format.md): one JSON object, appended to a byte buffer.
-import Pipeline
+import Core
 
 extension Transaction {
     /// Version of the wire format, written as `formatVersion` so consumers can tell future changes apart.

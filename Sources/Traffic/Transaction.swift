@@ -1,5 +1,6 @@
 // The Transaction model: one whole HTTP exchange rebuilt from API Gateway logs, as apitap sends it on.
 import AWS
+import Core
 import Pipeline
 
 /// A header or query parameter, kept in log order (names repeat and case is preserved).

@@ -1,4 +1,5 @@
 // The two wire encodings of a Transaction, and the one path every producer takes: filter, encode, batch.
+import Core
 import Pipeline
 
 /// `UAP_PAYLOAD_FORMAT`: which objects the UAP sink posts.

@@ -1,6 +1,7 @@
 // Delivers transaction batches to UAP: bearer token, optional gzip, several in flight, retries inside the deadline.
 import Glibc
 import HTTP
+import Core
 import Pipeline
 
 public struct UAPSinkSettings: Sendable {

@@ -3,7 +3,7 @@ import ArgumentParser
 import Audit
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 
 struct AuditExport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 // The `audit-export` handler: Anypoint audit entries to the configured sinks, checkpointed per organization.
 import Audit
 import LambdaRuntime
+import Core
 import Pipeline
 
 actor AuditExportHandler: LambdaHandler {

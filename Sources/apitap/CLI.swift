@@ -3,7 +3,7 @@ import ArgumentParser
 import Glibc
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 
 struct CLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

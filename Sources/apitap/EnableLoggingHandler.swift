@@ -3,7 +3,7 @@
 import AWS
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 import Traffic
 
 /// Init does not read any setting that could be wrong: a failed init is never answered on the ResponseURL, and

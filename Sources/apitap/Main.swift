@@ -2,7 +2,7 @@
 import Glibc
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 
 @main
 enum Main {

@@ -3,7 +3,7 @@ import AWS
 import ArgumentParser
 import Glibc
 import HTTP
-import Pipeline
+import Core
 import Traffic
 
 struct Stitch: ParsableCommand {

@@ -2,7 +2,7 @@
 import ArgumentParser
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 import Traffic
 
 struct Tick: AsyncParsableCommand {

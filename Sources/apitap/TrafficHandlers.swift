@@ -2,6 +2,7 @@
 import AWS
 import HTTP
 import LambdaRuntime
+import Core
 import Pipeline
 import Traffic
 

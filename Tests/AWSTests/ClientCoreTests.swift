@@ -1,7 +1,7 @@
 // The client core against a loopback fake: request shape, retries of throttles, typed errors, addressing.
 import Foundation
 import HTTP
-import Pipeline
+import Core
 import Synchronization
 import Testing
 @testable import AWS

@@ -1,6 +1,7 @@
 // Credentials, region, endpoint overrides and STATE_URI: read once from the environment, every problem reported.
 import Foundation
 import HTTP
+import Core
 import Pipeline
 import Testing
 @testable import AWS

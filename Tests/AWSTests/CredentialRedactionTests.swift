@@ -1,6 +1,6 @@
 // The process's AWS credentials are credentials too: an echoed X-Amz-Security-Token must not reach a log or an answer.
 import AWS
-import Pipeline
+import Core
 import Testing
 
 @Suite struct CredentialRedactionTests {

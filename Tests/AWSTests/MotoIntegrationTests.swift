@@ -2,6 +2,7 @@
 // checkpoint store, API Gateway v1/v2 listing and stage patching, Secrets Manager.
 import Foundation
 import HTTP
+import Core
 import Pipeline
 import TestSupport
 import Testing

@@ -1,7 +1,7 @@
 // The AWS tests' moto_server instances (one per kind, shared by the tests) and their clients.
 import Foundation
 import HTTP
-import Pipeline
+import Core
 import TestSupport
 @testable import AWS
 

@@ -2,7 +2,7 @@
 // (INITIAL_NO_AUTH_ACTION_COUNT), which recomputes every signature with botocore from the keys it issued.
 import Foundation
 import HTTP
-import Pipeline
+import Core
 import TestSupport
 import Testing
 @testable import AWS

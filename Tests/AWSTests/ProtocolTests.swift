@@ -1,6 +1,6 @@
 // Decoding AWS answers: error bodies of every protocol, FilterLogEvents pages, S3 listings.
 import HTTP
-import Pipeline
+import Core
 import Testing
 @testable import AWS
 

@@ -1,7 +1,7 @@
 // The signer against AWS's published SigV4 vectors: canonical request, string to sign, signature, Authorization.
 import Foundation
 import HTTP
-import Pipeline
+import Core
 import Testing
 @testable import AWS
 

@@ -1,7 +1,7 @@
 // Shared test helpers: one HTTP client per process, a recording fake AWS on loopback.
 import Foundation
 import HTTP
-import Pipeline
+import Core
 @testable import AWS
 
 /// The HTTP client's engine thread lives as long as the process: share one.

@@ -2,7 +2,7 @@
 import AuditDoubles
 import Foundation
 import HTTP
-import Pipeline
+import Core
 import TestSupport
 import Testing
 @testable import Audit

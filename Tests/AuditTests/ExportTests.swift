@@ -3,6 +3,7 @@
 import AuditDoubles
 import Foundation
 import HTTP
+import Core
 import Pipeline
 import Testing
 @testable import Audit

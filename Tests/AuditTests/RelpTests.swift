@@ -4,6 +4,7 @@
 import AuditDoubles
 import Foundation
 import Glibc
+import Core
 import Pipeline
 import Testing
 import TestSupport

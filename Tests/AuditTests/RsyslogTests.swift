@@ -3,7 +3,7 @@
 import AuditDoubles
 import Foundation
 import Glibc
-import Pipeline
+import Core
 import Testing
 @testable import Audit
 

@@ -4,7 +4,7 @@ import AuditDoubles
 import Foundation
 import Glibc
 import HTTP
-import Pipeline
+import Core
 import TestSupport
 import Testing
 @testable import AWS

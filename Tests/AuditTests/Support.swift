@@ -2,6 +2,7 @@
 import AuditDoubles
 import Foundation
 import HTTP
+import Core
 import Pipeline
 @testable import Audit
 

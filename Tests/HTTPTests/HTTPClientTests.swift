@@ -2,7 +2,7 @@
 import Foundation
 import HTTP
 import TestSupport
-import Pipeline
+import Core
 import Testing
 
 @Suite struct HTTPClientTests {

@@ -1,7 +1,7 @@
 // A strict fake Runtime API over real HTTP on loopback: scripted /next answers, every post recorded and checked.
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 
 struct ScriptedNext: Sendable {
     var status = 200

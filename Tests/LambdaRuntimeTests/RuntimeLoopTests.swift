@@ -2,7 +2,7 @@
 import Foundation
 import HTTP
 import LambdaRuntime
-import Pipeline
+import Core
 import Testing
 
 /// Behaviour chosen by the event's "action".

@@ -1,5 +1,6 @@
 // The file checkpoint store: conditional commits, conflicts between runs, atomic replacement.
 import Foundation
+import Core
 import Pipeline
 import Testing
 

@@ -1,4 +1,5 @@
 // The EMF document every handler writes: CloudWatch reads metric names, units and dimension values from it.
+import Core
 import Pipeline
 import Testing
 

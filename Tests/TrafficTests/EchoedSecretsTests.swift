@@ -1,6 +1,7 @@
 // Servers that echo the request in their error answers: no credential form may reach a log line or a summary (issue 11).
 import AWS
 import HTTP
+import Core
 import Pipeline
 import Testing
 @testable import Traffic

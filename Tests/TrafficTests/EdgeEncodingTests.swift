@@ -3,7 +3,7 @@
 import AWS
 import Foundation
 import HTTP
-import Pipeline
+import Core
 import PropertyBased
 import Testing
 @testable import Traffic

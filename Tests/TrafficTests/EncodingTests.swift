@@ -1,6 +1,6 @@
 // The wire encoding: valid JSON, every field the schema requires, and python-jsonschema validation of fixture output.
 import Foundation
-import Pipeline
+import Core
 import Testing
 @testable import Traffic
 

@@ -1,7 +1,7 @@
 // Loading fixture files and running them through the stitcher, shared by the Traffic tests.
 import AWS
 import Foundation
-import Pipeline
+import Core
 @testable import Traffic
 
 enum Fixtures {

@@ -1,7 +1,7 @@
 // Requests the gateway answers itself (authorizer, policy, API key, validation, throttling): real logs often end them
 // without `Method completed with status`, and they must still come out at the end of the window they were read in.
 import AWS
-import Pipeline
+import Core
 import Testing
 @testable import Traffic
 

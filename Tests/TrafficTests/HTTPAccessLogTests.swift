@@ -1,5 +1,5 @@
 // HTTP API access-log records: one JSON record, one discovery-only transaction; `-` is missing; non-JSON is counted.
-import Pipeline
+import Core
 import Testing
 @testable import Traffic
 

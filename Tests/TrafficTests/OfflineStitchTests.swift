@@ -1,6 +1,6 @@
 // `apitap stitch`'s engine: NDJSON events in (in any chunking), NDJSON transactions out, incomplete ones at the end.
 import Foundation
-import Pipeline
+import Core
 import Testing
 @testable import Traffic
 

@@ -2,7 +2,7 @@
 // passed to the stitcher by the tick, and never failing it.
 import Foundation
 import AWS
-import Pipeline
+import Core
 import Testing
 @testable import Traffic
 

@@ -1,4 +1,5 @@
 // The REST execution-log stitcher against fixture logs: success, interleaving, trailers, failures, bodies.
+import Core
 import Pipeline
 import Testing
 @testable import Traffic

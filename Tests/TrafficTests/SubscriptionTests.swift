@@ -1,6 +1,7 @@
 // The awslogs path: a subscription payload made by the gzip and base64 tools, stitched and delivered all-or-nothing.
 import AWS
 import Foundation
+import Core
 import Pipeline
 import Testing
 @testable import Traffic

@@ -2,6 +2,7 @@
 // carried-over requests, concurrent runs, and pages that are empty but not last.
 import Foundation
 import AWS
+import Core
 import Pipeline
 import Testing
 @testable import Traffic

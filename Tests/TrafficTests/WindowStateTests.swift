@@ -1,5 +1,5 @@
 // Requests open at the end of a window: exported with the checkpoint, restored, completed in the next window.
-import Pipeline
+import Core
 import Testing
 @testable import Traffic
 

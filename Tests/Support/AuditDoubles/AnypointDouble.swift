@@ -4,7 +4,7 @@
 // JSON objects, and a query held at a known page (so a test can kill the client there without racing a timer).
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 public final class AnypointDouble: Sendable {
     public struct Entry: Sendable {

@@ -3,7 +3,7 @@
 import Foundation
 import Glibc
 import HTTP
-import Pipeline
+import Core
 
 public struct MotoUnavailable: Error, CustomStringConvertible {
     public let description: String

@@ -9,7 +9,7 @@
 // --expected gets one "organization<TAB>identity" line per generated entry (what a complete export must hold).
 import AuditDoubles
 import Glibc
-import Pipeline
+import Core
 import Synchronization
 
 let stopRequested = Atomic<Bool>(false)

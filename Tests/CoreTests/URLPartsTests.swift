@@ -1,5 +1,5 @@
 // The one rule for URLs that carry credentials: https anywhere, http only to a loopback host, decided on the parsed host.
-import Pipeline
+import Core
 import Testing
 
 @Suite struct URLPartsTests {

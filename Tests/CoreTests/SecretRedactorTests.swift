@@ -1,5 +1,5 @@
 // The one place credentials are masked: what is registered never comes out, whatever surrounds it.
-import Pipeline
+import Core
 import Testing
 
 @Suite struct SecretRedactorTests {

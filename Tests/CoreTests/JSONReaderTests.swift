@@ -1,5 +1,5 @@
 // The small JSON reader used for NDJSON input, access-log records and checkpoint state.
-import Pipeline
+import Core
 import Testing
 
 @Suite struct JSONReaderTests {
