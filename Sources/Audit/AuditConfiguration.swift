@@ -182,7 +182,8 @@ public struct AuditConfiguration: Sendable {
     /// The collector's token (`AUDIT_HTTP_TOKEN`, or `AUDIT_HTTP_TOKEN_ARN` in Secrets Manager).
     public var httpToken: SecretReference?
     public var otelAttributes: Bool
-    public var alertRulesSource: String?
+    /// `AUDIT_ALERT_RULES` (a file or inline JSON), or the built-in rules; read and compiled with the other settings.
+    public var alertRules: [AlertRule]
     public var stateURI: String?
     public var deadlineMarginSeconds: Int
     public var syslogFacility: Int
@@ -267,6 +268,8 @@ public struct AuditConfiguration: Sendable {
         if sinks.contains(where: { if case .http(let u) = $0 { return u.lowercased().hasPrefix("http://") && !Self.isLoopback(u) }; return false }) {
             p.problems.append("AUDIT_SINKS: a collector URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
         }
+        let alertRules = readAlertRules(p.string("AUDIT_ALERT_RULES"), problems: &p.problems)
+        if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
         let stateURI = p.string("STATE_URI")
         if let stateURI {
             // Checked with every other setting, before anything is created.
@@ -281,12 +284,29 @@ public struct AuditConfiguration: Sendable {
             requestsPerMinute: p.int("AUDIT_RATE_LIMIT_PER_MINUTE", default: defaultPace, range: 1...100_000),
             sinks: sinks, httpToken: httpToken,
             otelAttributes: p.bool("AUDIT_OTEL_ATTRIBUTES", default: false),
-            alertRulesSource: p.string("AUDIT_ALERT_RULES"), stateURI: stateURI,
+            alertRules: alertRules, stateURI: stateURI,
             deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300),
             syslogFacility: p.int("AUDIT_SYSLOG_FACILITY", default: 13, range: 0...23),
             maxHTTPBatchBytes: p.int("AUDIT_HTTP_MAX_BATCH_BYTES", default: 1_000_000, range: 4_096...10_000_000),
             maxPagesPerWindow: p.int("AUDIT_MAX_PAGES_PER_WINDOW", default: defaultMaxPagesPerWindow, range: 10...100_000_000))
         return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+    }
+
+    /// The rules a source names (inline JSON starting with `{`, else a file), or the built-in ones; a problem is listed
+    /// with the other settings' instead of surfacing after they are fixed.
+    static func readAlertRules(_ source: String?, problems: inout [String]) -> [AlertRule] {
+        do {
+            guard let source else { return try AlertRuleSet.defaults() }
+            let bytes: [UInt8]
+            if source.hasPrefix("{") { bytes = Array(source.utf8) } else {
+                do { bytes = try FileIO.read(path: source) } catch { throw AlertRuleError("cannot read \(source.prefix(120)): \(error)") }
+            }
+            return try AlertRuleSet.parse(bytes).rules
+        } catch {
+            let text = "\(error)"
+            problems.append(text.hasPrefix("AUDIT_ALERT_RULES") ? text : "AUDIT_ALERT_RULES: \(text)")
+            return []
+        }
     }
 
     /// Decided on the parsed host (`http://127.0.0.1@attacker.example/` is not loopback), by the one shared rule.

@@ -33,20 +33,7 @@ public enum AuditSetup {
             do { aws = try AWSClient.fromEnvironment(env, http: http) } catch { problems += error.problems }
         }
 
-        var rules: [AlertRule] = []
-        do {
-            if let source = config.alertRulesSource {
-                let bytes: [UInt8]
-                if source.hasPrefix("{") { bytes = Array(source.utf8) } else {
-                    do { bytes = try FileIO.read(path: source) } catch { throw AlertRuleError("cannot read \(source): \(error)") }
-                }
-                rules = try AlertRuleSet.parse(bytes).rules
-            } else {
-                rules = try AlertRuleSet.defaults()
-            }
-        } catch let e as AlertRuleError { problems.append("AUDIT_ALERT_RULES: \(e.description)") } catch {
-            problems.append("AUDIT_ALERT_RULES: \(error)")
-        }
+        let rules = config.alertRules
 
         let host = config.baseURL.split(separator: "/").dropFirst().first.map(String.init) ?? "-"
         let formatter = SyslogFormatter(facility: config.syslogFacility, hostname: host)

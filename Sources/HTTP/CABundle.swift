@@ -14,6 +14,17 @@ public enum CABundle {
         return candidates.first { access($0, R_OK) == 0 }
     }
 
+    /// A CA setting that would only fail at the first TLS handshake, said at init: an `SSL_CERT_FILE` that cannot be
+    /// read, or no bundle anywhere.
+    public static func problem(environment: [String: String]) -> String? {
+        if let explicit = environment["SSL_CERT_FILE"], !explicit.isEmpty {
+            return access(explicit, R_OK) == 0 ? nil
+                : "SSL_CERT_FILE \(explicit.prefix(120)) cannot be read (the CA bundle servers are verified against)"
+        }
+        return resolve(environment: environment) == nil
+            ? "no CA bundle found (\(amazonLinux), \(debian) or certs/ca-bundle.crt in the zip): set SSL_CERT_FILE" : nil
+    }
+
     static func executableDirectory() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)

@@ -96,6 +96,7 @@ public struct TrafficConfiguration: Sendable {
         do { _ = try TransactionFilter(contentTypePattern: contentType, excludedExtensionsPattern: excluded) } catch {
             p.problems.append(error.description)
         }
+        if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
         let unknownAddress = p.string("UAP_EDGE_UNKNOWN_IP") ?? EdgeEncodingOptions.defaultUnknownAddress
         if !IPAddress.isValid(unknownAddress) { p.problems.append("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address") }
         let config = TrafficConfiguration(

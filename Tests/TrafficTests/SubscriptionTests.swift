@@ -140,6 +140,11 @@ final class CollectingSink: BatchSink, @unchecked Sendable {
         #expect(fine.isEmpty, "\(fine)")
     }
 
+    @Test func anUnreadableCABundleIsAnInitProblem() {
+        let env = ["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "SSL_CERT_FILE": "/nonexistent/bundle.pem"]
+        #expect(TrafficConfiguration.parse(env).1 == ["SSL_CERT_FILE /nonexistent/bundle.pem cannot be read (the CA bundle servers are verified against)"])
+    }
+
     @Test func loggingSettingsAreCheckedWithEveryOtherProblem() {
         let problems = TrafficConfiguration.parse(["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false", "LOG_LEVEL": "loud",
                                                    "AWS_LAMBDA_LOG_FORMAT": "xml", "AWS_LAMBDA_LOG_LEVEL": "notice"]).1
