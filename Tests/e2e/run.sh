@@ -244,9 +244,10 @@ test_ministack() {
   "${aws[@]}" s3 mb s3://apitap-e2e-us-east-1 >/dev/null
   "${aws[@]}" s3 cp --quiet "$zip_path" s3://apitap-e2e-us-east-1/apitap/apitap.zip
 
-  # ministack 1.5.33 evaluates conditions without Fn::Split/Fn::Sub (KeyError in its engine): the two conditions that
-  # tell a role ARN from a role name get their value for the empty role parameters used here. Nothing else changes.
-  jq '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}' \
+  # ministack 1.5.33 evaluates conditions without Fn::Split/Fn::Sub (KeyError in its engine): the conditions that
+  # tell an ARN from a name get their value for the empty parameters used here. Nothing else changes.
+  jq '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
+      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}' \
     "$root/template/apitap.json" >"$work/apitap-ministack.json"
   local params status
   params=$(jq -n --arg u "https://127.0.0.1:$uap" '[
@@ -366,7 +367,8 @@ test_ministack_audit() {
   [ -n "$port" ] || { fail "anypoint-double did not start" "$(cat "$work/audit-double.out")"; return; }
 
   # The control plane parameter allows the three real hosts only: the test lets it name the double.
-  jq 'del(.Parameters.AnypointBaseUrl.AllowedValues)' "$root/template/audit-export.json" >"$work/audit-ministack.json"
+  jq 'del(.Parameters.AnypointBaseUrl.AllowedValues) | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}' \
+    "$root/template/audit-export.json" >"$work/audit-ministack.json"
   params=$(jq -n --arg u "http://127.0.0.1:$port" --arg f "file://$work/ms-audit.ndjson" '[
     {ParameterKey: "CodeBucket", ParameterValue: "apitap-e2e-us-east-1"}, {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"},
     {ParameterKey: "AnypointBaseUrl", ParameterValue: $u}, {ParameterKey: "AnypointClientId", ParameterValue: "audit-client"},

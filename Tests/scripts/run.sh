@@ -197,6 +197,14 @@ case_iam_statements() {
   assert_contains "$out" "0 problem(s)" "IAM check summary"
 }
 
+# KMS option, access logging, on-failure destinations: what cfn-lint and checkov do not check (issue 11).
+case_template_norms() {
+  local out
+  out=$(cd "$HERE" && python3 template_norms.py "$ROOT/template/apitap.json" "$ROOT/template/audit-export.json" 2>&1) ||
+    fail "template norms: $out"
+  assert_contains "$out" "0 problem(s)" "template norms summary"
+}
+
 case_template_contract() {
   local t="$ROOT/template/apitap.json" want have
   want='API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
@@ -615,6 +623,7 @@ lane_a() {
   run_case "shellcheck: every script clean" case_shellcheck
   run_case "template: issue-3 environment names, handlers, NoEcho, no wildcard action" case_template_contract
   run_case "templates: every IAM statement, every combination of conditions: no wildcard action or resource" case_iam_statements
+  run_case "templates: customer-managed key everywhere or nowhere, bucket access logs, on-failure destinations" case_template_norms
   # The self-managed cases are steps of one scenario on one moto state (reset before the first step only).
   fresh_case_dir
   reset_moto

@@ -154,6 +154,8 @@ stack_parameters_json() {
     --arg HttpAccessLogsAlreadyEnabled "$(cfg HTTP_ACCESS_LOGS_ALREADY_ENABLED false)" \
     --arg HttpAccessLogGroupName "$(cfg HTTP_ACCESS_LOG_GROUP /aws/apigateway/apitap-http-access)" \
     --arg EnableDefaultStageLogging "$(cfg ENABLE_DEFAULT_STAGE_LOGGING false)" \
+    --arg KmsKey "$(cfg KMS_KEY)" \
+    --arg FailureDestination "$(cfg FAILURE_DESTINATION create)" \
     '$ARGS.named + {UapClientSecret: $ENV.APITAP_UAP_CLIENT_SECRET} | to_entries | map({ParameterKey: .key, ParameterValue: .value})'
 }
 

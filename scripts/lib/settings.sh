@@ -285,6 +285,12 @@ check_tick_settings() {
     printf '' | grep -Eq -- "$s" 2>/dev/null || rc=$?
     ((rc == 2)) && problem "$re is not a valid regular expression"
   done
+  s=$(cfg KMS_KEY)
+  [[ -z $s || $s =~ ^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/)?(mrk-)?[a-f0-9-]{32,36}$ ]] ||
+    problem "KMS_KEY must be empty, a KMS key id (mrk-... for a multi-Region key) or a key ARN (got '$s')"
+  s=$(cfg FAILURE_DESTINATION create)
+  [[ $s =~ ^(create|none|arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?)$ ]] ||
+    problem "FAILURE_DESTINATION must be create, none or an SQS queue ARN (got '$s')"
   check_role LAMBDA_ROLE_ARN
   check_role APIGW_CLOUDWATCH_ROLE_ARN
   check_role SCHEDULER_ROLE_ARN
