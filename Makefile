@@ -7,7 +7,7 @@ HANDLER ?=
 SWIFT_BUILD := swift build
 RELEASE := swift build -c release --static-swift-stdlib
 
-.PHONY: help deps build test package invoke run bench lint clean
+.PHONY: help deps build test package invoke run bench fuzz lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ bench: package ## Benchmarks, about 8 minutes (figures recorded in docs/benchmar
 	$$($(RELEASE) --show-bin-path)/apitap-bench tick
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit-pacer
+
+fuzz: ## libFuzzer over stitch, events and settings for FUZZ_SECONDS (default 600; make test runs 60)
+	@scripts/dev/deps.sh build
+	Tests/Fuzz/run.sh $(or $(FUZZ_SECONDS),600)
 
 lint: ## shellcheck, cfn-lint, and no Foundation in product code
 	@scripts/dev/deps.sh all

@@ -50,6 +50,9 @@ let package = Package(
         // Test doubles shared by the Swift tests, the benchmarks and the shell suites (never shipped).
         .target(name: "TestSupport", dependencies: ["HTTP", "Core"], path: "Tests/Support/TestSupport"),
         .target(name: "AuditDoubles", dependencies: ["HTTP", "Core", "TestSupport"], path: "Tests/Support/AuditDoubles"),
+        // Fuzz targets: libFuzzer with -sanitize=fuzzer (scripts/dev/fuzz.sh), a corpus replayer otherwise.
+        .executableTarget(name: "apitap-fuzz", dependencies: ["AWS", "Audit", "Core", "LambdaRuntime", "Traffic"],
+                          path: "Tests/Fuzz/apitap-fuzz"),
         .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core"], path: "Tests/Support/anypoint-double"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),

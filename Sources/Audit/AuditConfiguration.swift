@@ -299,7 +299,9 @@ public struct AuditConfiguration: Sendable {
             guard let source else { return try AlertRuleSet.defaults() }
             let bytes: [UInt8]
             if source.hasPrefix("{") { bytes = Array(source.utf8) } else {
-                do { bytes = try FileIO.read(path: source) } catch { throw AlertRuleError("cannot read \(source.prefix(120)): \(error)") }
+                do { bytes = try FileIO.read(path: source, limit: 1 << 20) } catch {
+                    throw AlertRuleError("cannot read \(source.prefix(120)): \(error) (a rules file is at most 1 MiB)")
+                }
             }
             return try AlertRuleSet.parse(bytes).rules
         } catch {

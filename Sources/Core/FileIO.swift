@@ -23,7 +23,8 @@ public enum FileIO {
     }
 
     /// Everything `fd` has left to read.
-    public static func readAll(_ fd: Int32) throws(FileIOError) -> [UInt8] {
+    /// With `limit`, more than that many bytes is `EFBIG` (a settings file named `/dev/zero` must not read forever).
+    public static func readAll(_ fd: Int32, limit: Int? = nil) throws(FileIOError) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -34,14 +35,15 @@ public enum FileIO {
                 throw FileIOError(errno: errno)
             }
             out.append(contentsOf: chunk[0..<n])
+            if let limit, out.count > limit { throw FileIOError(errno: EFBIG) }
         }
     }
 
     /// The whole file at `path`.
-    public static func read(path: String) throws(FileIOError) -> [UInt8] {
+    public static func read(path: String, limit: Int? = nil) throws(FileIOError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileIOError(errno: errno) }
         defer { close(fd) }
-        return try readAll(fd)
+        return try readAll(fd, limit: limit)
     }
 }

@@ -130,9 +130,10 @@ enum FileOutput {
     static func stderr(_ text: String) { Logger.stderr(SecretRedactor.shared.redact(Array(text.utf8))) }
 }
 
-/// Reads a whole file (or stdin for "-") as bytes.
+/// Reads an event file (or stdin for "-"): at most 6 MiB, Lambda's own payload limit, so that `/dev/zero` is an error.
 func readFile(_ path: String) throws(FileIOError) -> [UInt8] {
-    path == "-" ? try FileIO.readAll(0) : try FileIO.read(path: path)
+    let limit = 6 * 1024 * 1024
+    return path == "-" ? try FileIO.readAll(0, limit: limit) : try FileIO.read(path: path, limit: limit)
 }
 
 extension String {

@@ -53,6 +53,7 @@ main() {
   run_shell audit-tests "$root/Tests/audit/run.sh"
   run_shell e2e-tests "$root/Tests/e2e/run.sh"
   run_shell script-tests "$root/Tests/scripts/run.sh"
+  run_shell fuzz-tests "$root/Tests/Fuzz/run.sh"
   if [ "${#failed_suites[@]}" -gt 0 ]; then
     printf 'failed: %s\n' "${failed_suites[@]}"
   fi
