@@ -9,22 +9,15 @@ import Testing
 @testable import AWS
 
 @Suite struct AssumeRoleMotoTests {
-    static let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
-
     /// A moto that checks signatures from its sixth action on, with a user (allow-all, one access key) and a role
     /// that trusts it (allow-all). Returns the user's key.
     func start() async throws -> (MotoServer, AWSCredentials) {
         let moto = try await MotoServer.start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "5"])
         let bootstrap = try moto.client()
-        let user = try await bootstrap.iamCall("CreateUser", [("UserName", "laptop")])
-        let userArn = try #require(XML.firstElementText("Arn", in: user))
-        _ = try await bootstrap.iamCall("PutUserPolicy", [("UserName", "laptop"), ("PolicyName", "all"), ("PolicyDocument", Self.allowAll)])
-        let keyXML = try await bootstrap.iamCall("CreateAccessKey", [("UserName", "laptop")])
-        let key = AWSCredentials(accessKeyID: try #require(XML.firstElementText("AccessKeyId", in: keyXML)),
-                                 secretAccessKey: try #require(XML.firstElementText("SecretAccessKey", in: keyXML)))
+        let (userArn, key) = try await bootstrap.createAllowAllUser("laptop")
         let trust = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"\#(userArn)"},"Action":"sts:AssumeRole"}]}"#
         _ = try await bootstrap.iamCall("CreateRole", [("RoleName", "apitap-reader"), ("AssumeRolePolicyDocument", trust)])
-        _ = try await bootstrap.iamCall("PutRolePolicy", [("RoleName", "apitap-reader"), ("PolicyName", "all"), ("PolicyDocument", Self.allowAll)])
+        _ = try await bootstrap.iamCall("PutRolePolicy", [("RoleName", "apitap-reader"), ("PolicyName", "all"), ("PolicyDocument", AWSClient.allowAll)])
         return (moto, key)
     }
 
