@@ -33,10 +33,13 @@ public struct AWSCall: Sendable {
 }
 
 /// Credentials, region and endpoints, resolved once (at init, from the environment), plus the HTTP client and the
-/// retry policy. A value type: the service clients each keep a copy.
+/// retry policy. A value type: the service clients each keep a copy (and share the credential provider).
 public struct AWSClient: Sendable, CustomStringConvertible {
     public let http: HTTPClient
-    public let credentials: AWSCredentials
+    /// Asked before every signed attempt: temporary credentials are renewed while a run goes on.
+    public let credentialProvider: any AWSCredentialProvider
+    /// The fixed credentials, when they are fixed (nil when a provider renews them).
+    public var credentials: AWSCredentials? { (credentialProvider as? StaticCredentialProvider)?.fixed }
     public let region: AWSRegion
     public let endpoints: [AWSService: AWSEndpoint]
     /// The `AWS_ENDPOINT_URL*` variables, for services outside `AWSService.all` (IAM or STS in tests).
@@ -53,6 +56,13 @@ public struct AWSClient: Sendable, CustomStringConvertible {
 
     public init(http: HTTPClient, credentials: AWSCredentials, region: AWSRegion, environment: [String: String] = [:],
                 retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30)) throws(AWSConfigurationError) {
+        try self.init(http: http, credentialProvider: StaticCredentialProvider(credentials, source: "given"), region: region,
+                      environment: environment, retry: retry, requestTimeout: requestTimeout)
+    }
+
+    public init(http: HTTPClient, credentialProvider: any AWSCredentialProvider, region: AWSRegion,
+                environment: [String: String] = [:], retry: RetryPolicy = RetryPolicy(),
+                requestTimeout: Duration = .seconds(30)) throws(AWSConfigurationError) {
         var endpoints: [AWSService: AWSEndpoint] = [:]
         var problems: [String] = []
         for service in AWSService.all {
@@ -62,7 +72,7 @@ public struct AWSClient: Sendable, CustomStringConvertible {
         }
         guard problems.isEmpty else { throw AWSConfigurationError(problems) }
         self.http = http
-        self.credentials = credentials
+        self.credentialProvider = credentialProvider
         self.region = region
         self.endpoints = endpoints
         self.endpointEnvironment = environment.filter { $0.key.hasPrefix("AWS_ENDPOINT_URL") }
@@ -72,14 +82,14 @@ public struct AWSClient: Sendable, CustomStringConvertible {
         self.clock = { EpochMillis.now() }
     }
 
-    /// Credentials, region and endpoint overrides from the environment, with every problem reported at once.
+    /// Credentials (the standard chain outside Lambda, see `AWSCredentialChain`), region and endpoint overrides from
+    /// the environment, with every problem reported at once.
     public static func fromEnvironment(_ environment: [String: String], http: HTTPClient,
                                        retry: RetryPolicy = RetryPolicy()) throws(AWSConfigurationError) -> AWSClient {
-        var problems: [String] = []
-        var credentials: AWSCredentials?
-        var region: AWSRegion?
-        do { credentials = try AWSCredentials.fromEnvironment(environment) } catch { problems += error.problems }
-        do { region = try AWSRegion.fromEnvironment(environment) } catch { problems += error.problems }
+        let chain = AWSCredentialChain.resolve(environment, http: http, retry: retry)
+        var problems = chain.problems
+        let credentials = chain.provider
+        let region = chain.region
         // Endpoint overrides are checked even when the region is missing, so that one run shows every mistake.
         for service in AWSService.all {
             do { _ = try AWSEndpoint.resolve(service, region: region ?? AWSRegion("us-east-1"), environment: environment) } catch {
@@ -87,10 +97,10 @@ public struct AWSClient: Sendable, CustomStringConvertible {
             }
         }
         guard problems.isEmpty, let credentials, let region else { throw AWSConfigurationError(problems) }
-        return try AWSClient(http: http, credentials: credentials, region: region, environment: environment, retry: retry)
+        return try AWSClient(http: http, credentialProvider: credentials, region: region, environment: environment, retry: retry)
     }
 
-    public var description: String { "AWSClient(\(region), \(credentials))" }
+    public var description: String { "AWSClient(\(region), \(credentialProvider))" }
 
     public func endpoint(_ service: AWSService) -> AWSEndpoint {
         if let known = endpoints[service] { return known }
@@ -99,8 +109,10 @@ public struct AWSClient: Sendable, CustomStringConvertible {
                                           isOverride: false)
     }
 
-    /// The signed HTTP request for a call, at `time`.
-    public func signedRequest(_ call: AWSCall, at time: EpochMillis) -> HTTPRequest {
+    /// The signed HTTP request for a call, at `time`, with `credentials` (by default the client's fixed ones; `send`
+    /// asks the provider).
+    public func signedRequest(_ call: AWSCall, at time: EpochMillis, credentials: AWSCredentials? = nil) -> HTTPRequest {
+        let credentials = credentials ?? self.credentials ?? AWSCredentials(accessKeyID: "", secretAccessKey: "")
         let endpoint = endpoint(call.service)
         let host = call.hostPrefix.map { "\($0).\(endpoint.host)" } ?? endpoint.host
         var authority = host
@@ -128,7 +140,8 @@ public struct AWSClient: Sendable, CustomStringConvertible {
         var attempt = 0
         while true {
             attempt += 1
-            let request = signedRequest(call, at: clock())
+            let credentials = try await credentialProvider.credentials(deadline: deadline)
+            let request = signedRequest(call, at: clock(), credentials: credentials)
             let onRetry = self.onRetry
             let response: HTTPResponse
             do {
@@ -140,6 +153,12 @@ public struct AWSClient: Sendable, CustomStringConvertible {
             }
             if response.isSuccess || call.expectedStatuses.contains(response.status) { return response }
             let failure = AWSError.from(response: response, service: service, operation: call.operation)
+            // Temporary credentials revoked or expired early: fetch new ones and try once more.
+            if failure.code == "ExpiredToken" || failure.code == "ExpiredTokenException", credentials.sessionToken != nil,
+               attempt < retry.maxAttempts {
+                await credentialProvider.invalidate(credentials)
+                continue
+            }
             // HTTPClient already retried 408/429/5xx; what is left retryable here is a throttle sent as a 400.
             guard failure.isRetryable, attempt < retry.maxAttempts else { throw failure }
             let wait = retry.delay(attempt: attempt, retryAfter: response.header("Retry-After"))

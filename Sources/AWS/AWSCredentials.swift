@@ -1,17 +1,27 @@
-// Static AWS credentials as Lambda provides them, read once from the environment; the secret never prints.
+// AWS credentials: an access key pair, a session token for temporary ones and when they expire; the secret never prints.
 import Core
 
-/// An access key pair and, for temporary credentials (Lambda's execution role), a session token.
+/// An access key pair and, for temporary credentials (Lambda's execution role, an assumed role), a session token.
 /// `description` shows the access key id only: the secret and the token never reach a log line or an error.
 public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public let accessKeyID: String
     public let secretAccessKey: String
     public let sessionToken: String?
+    /// When temporary credentials stop working (STS, the container endpoint and IMDS say); nil when unknown or never.
+    public let expiration: EpochMillis?
 
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: EpochMillis? = nil) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken.flatMap { $0.isEmpty ? nil : $0 }
+        self.expiration = expiration
+    }
+
+    /// Masks the secret parts in every later log line and answer (an endpoint or proxy may echo a request).
+    func registeringSecrets() -> AWSCredentials {
+        SecretRedactor.shared.register(secretAccessKey)
+        if let sessionToken { SecretRedactor.shared.register(sessionToken) }
+        return self
     }
 
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, when set, `AWS_SESSION_TOKEN`. Every missing variable is
@@ -31,9 +41,7 @@ public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStri
         guard problems.isEmpty else { throw AWSConfigurationError(problems) }
         // The session token travels in X-Amz-Security-Token: an endpoint or proxy that echoes the request must not
         // put it (or the secret key) into a log line or an answer.
-        SecretRedactor.shared.register(secret)
-        if let token { SecretRedactor.shared.register(token) }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token)
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token).registeringSecrets()
     }
 
     public var description: String {

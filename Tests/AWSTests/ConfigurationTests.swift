@@ -78,7 +78,8 @@ import Testing
 
     @Test func clientFromTheEnvironmentReportsEveryProblemAtOnce() throws {
         do {
-            _ = try AWSClient.fromEnvironment(["AWS_ENDPOINT_URL_S3": "nonsense"], http: sharedHTTP)
+            // In Lambda only the environment counts (outside it the credential chain would fall back to IMDS).
+            _ = try AWSClient.fromEnvironment(["AWS_ENDPOINT_URL_S3": "nonsense", "AWS_LAMBDA_FUNCTION_NAME": "f"], http: sharedHTTP)
             Issue.record("expected an error")
         } catch {
             #expect(error.problems.contains("AWS_ACCESS_KEY_ID is not set"))

@@ -3,6 +3,7 @@ import Foundation
 import HTTP
 import Core
 import TestSupport
+import Testing
 @testable import AWS
 
 /// One server per kind per test process; tests share it and keep apart by unique resource names.
@@ -51,6 +52,19 @@ extension AWSClient {
         var w = JSONWriter()
         w.beginObject(); w.field("Name", name); w.field("SecretString", value); w.endObject()
         _ = try await jsonCall(.secretsManager, targetPrefix: "secretsmanager", operation: "CreateSecret", body: w.bytes)
+    }
+
+    static let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+
+    /// An IAM user with an allow-all policy and one access key (three IAM actions): the identity the signature-checking
+    /// tests sign with.
+    func createAllowAllUser(_ name: String) async throws -> (arn: String, key: AWSCredentials) {
+        let user = try await iamCall("CreateUser", [("UserName", name)])
+        let arn = try #require(XML.firstElementText("Arn", in: user))
+        _ = try await iamCall("PutUserPolicy", [("UserName", name), ("PolicyName", "all"), ("PolicyDocument", Self.allowAll)])
+        let keyXML = try await iamCall("CreateAccessKey", [("UserName", name)])
+        return (arn, AWSCredentials(accessKeyID: try #require(XML.firstElementText("AccessKeyId", in: keyXML)),
+                                    secretAccessKey: try #require(XML.firstElementText("SecretAccessKey", in: keyXML))))
     }
 
     static let iam = AWSService(signingName: "iam", endpointPrefix: "iam", environmentSuffix: "IAM", displayName: "IAM")

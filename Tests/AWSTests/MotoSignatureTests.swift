@@ -8,8 +8,6 @@ import Testing
 @testable import AWS
 
 @Suite struct MotoSignatureTests {
-    static let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
-
     func expectRejected(_ what: String, codes: Set<String>, _ body: () async throws -> Void) async {
         do {
             try await body()
@@ -28,12 +26,7 @@ import Testing
         let moto = try await MotoServer.start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"])
         defer { moto.stop() }
         let bootstrap = try moto.client()
-        let user = try await bootstrap.iamCall("CreateUser", [("UserName", "apitap")])
-        let userArn = try #require(XML.firstElementText("Arn", in: user))
-        _ = try await bootstrap.iamCall("PutUserPolicy", [("UserName", "apitap"), ("PolicyName", "all"), ("PolicyDocument", Self.allowAll)])
-        let keyXML = try await bootstrap.iamCall("CreateAccessKey", [("UserName", "apitap")])
-        let key = AWSCredentials(accessKeyID: try #require(XML.firstElementText("AccessKeyId", in: keyXML)),
-                                 secretAccessKey: try #require(XML.firstElementText("SecretAccessKey", in: keyXML)))
+        let (userArn, key) = try await bootstrap.createAllowAllUser("apitap")
 
         // From the fourth action on, every request is verified: the bootstrap key was never issued by moto.
         await expectRejected("unknown key", codes: ["InvalidClientTokenId"]) {
@@ -135,7 +128,7 @@ import Testing
         // Temporary credentials: the session token is sent and checked (moto compares it with the one it issued).
         let trust = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"\#(userArn)"},"Action":"sts:AssumeRole"}]}"#
         _ = try await good.iamCall("CreateRole", [("RoleName", "apitap-role"), ("AssumeRolePolicyDocument", trust)])
-        _ = try await good.iamCall("PutRolePolicy", [("RoleName", "apitap-role"), ("PolicyName", "all"), ("PolicyDocument", Self.allowAll)])
+        _ = try await good.iamCall("PutRolePolicy", [("RoleName", "apitap-role"), ("PolicyName", "all"), ("PolicyDocument", AWSClient.allowAll)])
         let sts = AWSService(signingName: "sts", endpointPrefix: "sts", environmentSuffix: "STS", displayName: "STS")
         let form = "Action=AssumeRole&Version=2011-06-15&RoleSessionName=apitap&RoleArn="
             + URIEncoding.encode("arn:aws:iam::123456789012:role/apitap-role")
