@@ -65,6 +65,8 @@ struct Invoke: AsyncParsableCommand {
         environment["AWS_LAMBDA_RUNTIME_API"] = api.endpoint
         environment["_HANDLER"] = name
         environment["AWS_LAMBDA_FUNCTION_NAME"] = environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "apitap-local"
+        // Not Lambda: credentials come from the whole chain (a profile, SSO-less roles, IMDS), not only the environment.
+        environment["APITAP_LOCAL_INVOKE"] = "1"
         _ = await LambdaRuntime.run(registry: registry, environment: environment, logger: logger, maxInvocations: 1)
 
         try report(api.outcome)

@@ -5,8 +5,8 @@ import Glibc
 
 /// Decides, from configuration alone (no network), where a client's credentials and region come from.
 ///
-/// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) only the environment counts, as before: Lambda puts the execution
-/// role's credentials there. Elsewhere the first source that is configured wins, in the SDKs' order:
+/// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set, and not by `apitap invoke`, which sets `APITAP_LOCAL_INVOKE`) only the
+/// environment counts, as before: Lambda puts the execution role's credentials there. Elsewhere the first source that is configured wins, in the SDKs' order:
 /// 1. `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`);
 /// 2. the profile `AWS_PROFILE` names (else `default`) in the shared `credentials` and `config` files
 ///    (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, else `~/.aws/`): an access key, or `role_arn` with
@@ -30,7 +30,7 @@ public enum AWSCredentialChain {
         var problems: [String] = []
         func value(_ name: String) -> String? { environment[name].map(trimmed).flatMap { $0.isEmpty ? nil : $0 } }
 
-        if value("AWS_LAMBDA_FUNCTION_NAME") != nil {
+        if value("AWS_LAMBDA_FUNCTION_NAME") != nil, value("APITAP_LOCAL_INVOKE") == nil {
             var resolution = Resolution(provider: nil, region: nil, problems: [])
             do { resolution.provider = StaticCredentialProvider(try AWSCredentials.fromEnvironment(environment), source: "environment") } catch {
                 resolution.problems += error.problems
