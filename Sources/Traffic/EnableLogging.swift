@@ -16,14 +16,39 @@ public struct StageLoggingSettings: Sendable, Equatable {
     public var cloudWatchRoleArn: String?
     public var stateBucket: String
     public var stateKey: String
+    /// `API_LIST` when auto-discovery is off: inline JSON or an `s3://` URI. Only its stages are touched.
+    public var apiList: String?
+    /// The stages `apiList` names (`rest/apiId/stage`), once read by `resolveAPIList`; nil: every stage.
+    public var listedStages: Set<String>?
 
     public var manageRest: Bool { enableRest && !restAlreadyEnabled }
     public var manageHTTP: Bool { enableHTTP && !httpAlreadyEnabled }
 
     /// Whether this configuration wants logging on for a stage of that kind.
-    public func wants(_ kind: StageKind, stage: String) -> Bool {
+    public func wants(_ kind: StageKind, apiId: String, stage: String) -> Bool {
         if stage == "$default" && !enableDefaultStage { return false }
+        if let listedStages, !listedStages.contains("\(kind.rawValue)/\(apiId)/\(stage)") { return false }
         return kind == .rest ? manageRest : manageHTTP
+    }
+
+    /// Reads `apiList` (from S3 through `backend` when it is a URI) into `listedStages`, for the stack's region.
+    public mutating func resolveAPIList(region: AWSRegion, backend: any StageLoggingBackend, deadline: Deadline) async throws {
+        guard let apiList else { return }
+        let bytes: [UInt8]
+        if apiList.hasPrefix("s3://") {
+            let rest = apiList.dropFirst(5)
+            guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex else {
+                throw ConfigurationProblem("API_LIST \(apiList.prefix(80)) is not s3://bucket/key")
+            }
+            guard let body = try await backend.readObject(bucket: String(rest[..<slash]), key: String(rest[rest.index(after: slash)...]),
+                                                          deadline: deadline) else {
+                throw ConfigurationProblem("API_LIST \(apiList.prefix(80)) does not exist")
+            }
+            bytes = body
+        } else {
+            bytes = Array(apiList.utf8)
+        }
+        listedStages = Set(try APIList.stages(bytes, region: region).map { "\($0.kind.rawValue)/\($0.apiId)/\($0.stage)" })
     }
 
     /// Parses `ResourceProperties`; returns every problem at once. The state location alone is enough for a delete,
@@ -63,7 +88,8 @@ public struct StageLoggingSettings: Sendable, Equatable {
             httpAlreadyEnabled: flag("HttpAccessLogsAlreadyEnabled", false),
             enableDefaultStage: flag("EnableDefaultStageLogging", false),
             httpAccessLogGroupArn: text("HttpAccessLogGroupArn").map(Self.withoutWildcardSuffix),
-            cloudWatchRoleArn: text("ApiGatewayCloudWatchRoleArn"), stateBucket: bucket ?? "", stateKey: key ?? "")
+            cloudWatchRoleArn: text("ApiGatewayCloudWatchRoleArn"), stateBucket: bucket ?? "", stateKey: key ?? "",
+            apiList: text("ApiList"), listedStages: nil)
         if let arn = settings.cloudWatchRoleArn, !arn.hasPrefix("arn:") {
             problems.append("ApiGatewayCloudWatchRoleArn must be a role ARN, not \"\(arn.prefix(60))\"")
         }
@@ -77,6 +103,31 @@ public struct StageLoggingSettings: Sendable, Equatable {
             }
         }
         return (problems.isEmpty ? settings : nil, location, problems)
+    }
+
+    /// The refresh handler's settings: the same values the template gives the custom resource, as environment
+    /// variables (`STAGE_LOGGING_STATE_URI` is `s3://bucket/key` of the custom resource's record).
+    public static func fromEnvironment(_ env: [String: String]) -> (settings: StageLoggingSettings?, problems: [String]) {
+        var members: [(key: String, value: JSONValue)] = []
+        let names = [("ENABLE_REST_APIS", "EnableRestApis"), ("ENABLE_HTTP_APIS", "EnableHttpApis"),
+                     ("REST_EXECUTION_LOGS_ALREADY_ENABLED", "RestExecutionLogsAlreadyEnabled"),
+                     ("HTTP_ACCESS_LOGS_ALREADY_ENABLED", "HttpAccessLogsAlreadyEnabled"),
+                     ("ENABLE_DEFAULT_STAGE_LOGGING", "EnableDefaultStageLogging"), ("HTTP_ACCESS_LOG_GROUP_ARN", "HttpAccessLogGroupArn")]
+        for (variable, property) in names { if let v = env[variable] { members.append((property, .string(v))) } }
+        var problems: [String] = []
+        if let uri = env["STAGE_LOGGING_STATE_URI"], uri.hasPrefix("s3://"), let slash = uri.dropFirst(5).firstIndex(of: "/") {
+            members.append(("StateBucket", .string(String(uri.dropFirst(5)[..<slash]))))
+            members.append(("StateKey", .string(String(uri[uri.index(after: slash)...]))))
+        } else {
+            problems.append("STAGE_LOGGING_STATE_URI must be s3://bucket/key (the enable-logging custom resource's record)")
+        }
+        let discovery = (env["API_AUTO_DISCOVERY"] ?? "true").lowercased()
+        if discovery == "false", let list = env["API_LIST"], !list.isEmpty { members.append(("ApiList", .string(list))) }
+        let parsed = parse(.object(JSONObject(members)))
+        return (problems.isEmpty ? parsed.settings : nil, problems + parsed.problems.map { text in
+            // Say the variable, not the property the template would have named.
+            names.reduce(text) { t, n in t.replacing(n.1, with: n.0, maxReplacements: 1) }
+        })
     }
 
     static func withoutWildcardSuffix(_ arn: String) -> String { arn.hasSuffix(":*") ? String(arn.dropLast(2)) : arn }
@@ -180,6 +231,8 @@ public protocol StageLoggingBackend: Sendable {
     func loadRecord(bucket: String, key: String, deadline: Deadline) async throws -> [UInt8]?
     func saveRecord(bucket: String, key: String, body: [UInt8], deadline: Deadline) async throws
     func deleteRecord(bucket: String, key: String, deadline: Deadline) async throws
+    /// An object read as it is (the API list); nil when it does not exist.
+    func readObject(bucket: String, key: String, deadline: Deadline) async throws -> [UInt8]?
     /// True for "this API or stage no longer exists" (nothing to change or restore there).
     func isNotFound(_ error: any Error) -> Bool
 }
@@ -237,14 +290,30 @@ public struct StageLoggingManager: Sendable {
         self.logger = logger
     }
 
-    /// Create and Update: turn logging on where it is wanted and off, restore stages no longer wanted.
-    /// `previousLocation` is the old state location on an Update that moved it.
+    /// Who applies: the stack's custom resource (Create, Update), or the scheduled refresh between stack operations.
+    public enum Mode: Sendable, Equatable {
+        case stack
+        /// Acts only while the stack's record exists (the custom resource writes it on Create and removes it on
+        /// Delete), so a refresh that runs during or after a teardown changes nothing; never restores, never touches
+        /// the account setting.
+        case refresh
+    }
+
+    /// Create, Update and the refresh: turn logging on where it is wanted and off; a stack operation also restores
+    /// stages no longer wanted. `previousLocation` is the old state location on an Update that moved it.
     public func apply(_ settings: StageLoggingSettings, previousLocation: (bucket: String, key: String)? = nil,
-                      deadline: Deadline) async -> StageLoggingOutcome {
+                      mode: Mode = .stack, deadline: Deadline) async -> StageLoggingOutcome {
         var outcome = StageLoggingOutcome()
         var record: StageLoggingRecord
+        let existed: Bool
         do {
-            record = try await load(settings.stateBucket, settings.stateKey, deadline: deadline) ?? StageLoggingRecord()
+            let loaded = try await load(settings.stateBucket, settings.stateKey, deadline: deadline)
+            existed = loaded != nil
+            if mode == .refresh && !existed {
+                outcome.notes.append("no record at s3://\(settings.stateBucket)/\(settings.stateKey): the stack's enable-logging resource has not run or was deleted; nothing changed")
+                return outcome
+            }
+            record = loaded ?? StageLoggingRecord()
             if let old = previousLocation, old.bucket != settings.stateBucket || old.key != settings.stateKey,
                let moved = try await load(old.bucket, old.key, deadline: deadline) {
                 // The older record holds the true originals.
@@ -261,20 +330,28 @@ public struct StageLoggingManager: Sendable {
             return outcome
         }
 
-        await setAccountRole(settings, record: &record, outcome: &outcome, deadline: deadline)
+        if mode == .stack { await setAccountRole(settings, record: &record, outcome: &outcome, deadline: deadline) }
 
-        // Discover, and record every stage about to change before changing any.
+        // Discover, and record every stage about to change before changing any. A recorded stage (apitap turned it on
+        // once) whose settings are now neither apitap's nor the recorded originals was changed by someone else after
+        // apitap: reported, not overwritten.
         var restChanges: [(apiId: String, stage: String)] = []
         var httpChanges: [(apiId: String, stage: String)] = []
         let before = record
         do {
             if settings.manageRest {
                 for (apiId, stage) in try await backend.restStages(deadline: deadline) {
-                    guard settings.wants(.rest, stage: stage.stageName) else { continue }
+                    guard settings.wants(.rest, apiId: apiId, stage: stage.stageName) else { continue }
                     let level = stage.executionLoggingLevel?.uppercased()
                     let trace = stage.methodSettings["*/*"]?.dataTraceEnabled
                     if level == "INFO" && trace == true { outcome.alreadyOn += 1; continue }
-                    if record.index(.rest, apiId, stage.stageName) == nil {
+                    if let i = record.index(.rest, apiId, stage.stageName) {
+                        let original = record.stages[i]
+                        if (level ?? "OFF") != (original.loggingLevel?.uppercased() ?? "OFF") || (trace ?? false) != (original.dataTrace ?? false) {
+                            outcome.notes.append("REST API \(apiId) stage \(stage.stageName) was changed by someone else after apitap turned its logging on (now \(level ?? "OFF")); left as is")
+                            continue
+                        }
+                    } else {
                         record.stages.append(RecordedStage(kind: .rest, apiId: apiId, stage: stage.stageName,
                                                            loggingLevel: stage.executionLoggingLevel, dataTrace: trace))
                     }
@@ -283,10 +360,16 @@ public struct StageLoggingManager: Sendable {
             }
             if settings.manageHTTP {
                 for (apiId, stage) in try await backend.httpStages(deadline: deadline) {
-                    guard settings.wants(.http, stage: stage.stageName) else {
+                    guard settings.wants(.http, apiId: apiId, stage: stage.stageName) else {
                         if stage.stageName == "$default" && stage.accessLogSettings?.destinationArn == nil {
                             outcome.notes.append("HTTP API \(apiId) stage $default left without access logs (EnableDefaultStageLogging is false)")
                         }
+                        continue
+                    }
+                    let currentDestination = stage.accessLogSettings?.destinationArn
+                    if let i = record.index(.http, apiId, stage.stageName), currentDestination != record.stages[i].destinationArn,
+                       currentDestination.map(StageLoggingSettings.withoutWildcardSuffix) != settings.httpAccessLogGroupArn {
+                        outcome.notes.append("HTTP API \(apiId) stage \(stage.stageName) was changed by someone else after apitap turned its access logs on; left as is")
                         continue
                     }
                     if let current = stage.accessLogSettings, current.destinationArn != nil {
@@ -304,7 +387,8 @@ public struct StageLoggingManager: Sendable {
                     httpChanges.append((apiId, stage.stageName))
                 }
             }
-            if record != before { try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline) }
+            // A stack operation always leaves a record, even an empty one: it is what tells the refresh the stack exists.
+            if record != before || !existed { try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline) }
         } catch {
             outcome.failures.append("discovering stages or recording their settings failed: \(error)")
             return outcome
@@ -339,8 +423,8 @@ public struct StageLoggingManager: Sendable {
         }
 
         // Stages recorded earlier that this configuration no longer wants (a kind switched off, $default excluded).
-        let unwanted = record.stages.filter { !settings.wants($0.kind, stage: $0.stage) }
-        if !unwanted.isEmpty {
+        let unwanted = record.stages.filter { !settings.wants($0.kind, apiId: $0.apiId, stage: $0.stage) }
+        if mode == .stack && !unwanted.isEmpty {
             await restore(unwanted, record: &record, outcome: &outcome, deadline: deadline)
             do { try await save(record, settings.stateBucket, settings.stateKey, deadline: deadline) } catch {
                 outcome.failures.append("saving the recorded stage settings failed: \(error)")

@@ -94,6 +94,10 @@ public struct AWSStageLoggingBackend: StageLoggingBackend {
         }
     }
 
+    public func readObject(bucket: String, key: String, deadline: Deadline) async throws -> [UInt8]? {
+        try await s3.getObject(bucket: bucket, key: key, deadline: deadline)?.body
+    }
+
     public func deleteRecord(bucket: String, key: String, deadline: Deadline) async throws {
         try await s3.deleteObject(bucket: bucket, key: key, deadline: deadline)
     }

@@ -82,33 +82,52 @@ public struct LogGroupNotFoundError: Error, CustomStringConvertible, Sendable {
 /// Parses `API_LIST`: a JSON array of `{region, apiId, stage, type}` (type `rest` or `http`; an HTTP entry may name
 /// its `logGroup`). Entries for another region are skipped: each region's function reads its own.
 public enum APIList {
-    public static func parse(_ bytes: [UInt8], region: AWSRegion) throws(ConfigurationProblem) -> DiscoveryResult {
+    /// One stage the list names.
+    public struct Entry: Sendable, Equatable {
+        public var kind: StageKind
+        public var apiId: String
+        public var stage: String
+        /// An HTTP API's access-log group, when the entry names it.
+        public var logGroup: String?
+    }
+
+    /// The list's stages in `region` (entries for other regions are left out), or the first problem.
+    public static func stages(_ bytes: [UInt8], region: AWSRegion) throws(ConfigurationProblem) -> [Entry] {
         let json: JSONValue
         do { json = try JSONReader.parse(bytes) } catch { throw ConfigurationProblem("API_LIST is not JSON: \(error)") }
         let items: [JSONValue]
         if let array = json.arrayValue { items = array }
         else if let array = json["apis"]?.arrayValue { items = array }
         else { throw ConfigurationProblem("API_LIST must be a JSON array of {region, apiId, stage, type}") }
-        var targets: [LogGroupTarget] = []
-        var notes: [String] = []
+        var entries: [Entry] = []
         for (i, item) in items.enumerated() {
             guard let apiId = item["apiId"]?.stringValue, let stage = item["stage"]?.stringValue,
                   let type = item["type"]?.stringValue?.lowercased() else {
                 throw ConfigurationProblem("API_LIST entry \(i) needs apiId, stage and type")
             }
-            if let r = item["region"]?.stringValue, r != region.rawValue { continue }
-            switch type {
-            case "rest":
-                targets.append(LogGroupTarget(logGroup: LogGroupName("API-Gateway-Execution-Logs_\(apiId)/\(stage)"), kind: .rest,
-                                              apiId: apiId, stage: stage))
-            case "http":
-                if let group = item["logGroup"]?.stringValue {
-                    targets.append(LogGroupTarget(logGroup: LogGroupName(group), kind: .http, apiId: apiId, stage: stage))
-                } else {
-                    notes.append("API_LIST entry \(i) (\(apiId)/\(stage)) is an HTTP API without logGroup: its access-log group is found by discovery only")
-                }
-            default:
+            guard let kind = StageKind(rawValue: type) else {
                 throw ConfigurationProblem("API_LIST entry \(i): type must be rest or http (got \(type))")
+            }
+            if let r = item["region"]?.stringValue, r != region.rawValue { continue }
+            entries.append(Entry(kind: kind, apiId: apiId, stage: stage, logGroup: item["logGroup"]?.stringValue))
+        }
+        return entries
+    }
+
+    public static func parse(_ bytes: [UInt8], region: AWSRegion) throws(ConfigurationProblem) -> DiscoveryResult {
+        var targets: [LogGroupTarget] = []
+        var notes: [String] = []
+        for (i, entry) in try stages(bytes, region: region).enumerated() {
+            switch entry.kind {
+            case .rest:
+                targets.append(LogGroupTarget(logGroup: LogGroupName("API-Gateway-Execution-Logs_\(entry.apiId)/\(entry.stage)"), kind: .rest,
+                                              apiId: entry.apiId, stage: entry.stage))
+            case .http:
+                if let group = entry.logGroup {
+                    targets.append(LogGroupTarget(logGroup: LogGroupName(group), kind: .http, apiId: entry.apiId, stage: entry.stage))
+                } else {
+                    notes.append("API_LIST entry \(i) (\(entry.apiId)/\(entry.stage)) is an HTTP API without logGroup: its access-log group is found by discovery only")
+                }
             }
         }
         return DiscoveryResult(targets: targets, notes: notes)

@@ -71,10 +71,13 @@ struct EnableLoggingHandler: LambdaHandler {
 
         switch request.requestType {
         case .create, .update:
-            guard let settings = parsed.settings else {
+            guard var settings = parsed.settings else {
                 return answer(false, "invalid properties: " + parsed.problems.joined(separator: "; "))
             }
-            guard let manager else { return answer(false, "AWS settings of the function: \(awsProblem)") }
+            guard let manager, let aws else { return answer(false, "AWS settings of the function: \(awsProblem)") }
+            do { try await settings.resolveAPIList(region: aws.region, backend: manager.backend, deadline: deadline) } catch {
+                return answer(false, "ApiList: \(error)")
+            }
             let previous = request.requestType == .update ? StageLoggingSettings.parse(request.oldProperties).location : nil
             let outcome = await manager.apply(settings, previousLocation: previous, deadline: deadline)
             let data = [("StagesTurnedOn", String(outcome.enabled.count)), ("StagesAlreadyOn", String(outcome.alreadyOn)),

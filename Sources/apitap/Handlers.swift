@@ -16,6 +16,9 @@ enum Handlers {
         registry.register("enable-logging", summary: "CloudFormation custom resource: API Gateway stage logging on, restored on delete") { context in
             try EnableLoggingHandler(context: context)
         }
+        registry.register("api-refresh", summary: "scheduled: stage logging on for API Gateway stages created since the stack ran") { context in
+            try APIRefreshHandler(context: context)
+        }
         registry.register("audit-export", summary: "the scheduled job: Anypoint audit log to syslog, S3, HTTP or files, checkpointed") { context in
             try AuditExportHandler(context: context)
         }

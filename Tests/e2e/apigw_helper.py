@@ -6,6 +6,8 @@
   seed-http                an HTTP API with a stage without access logs; prints {"apiId": ..., "stage": ...}
   http-stage API STAGE     prints the stage's accessLogSettings (or null)
   account                  prints the API Gateway account's cloudwatchRoleArn (or null)
+  add-rest NAME STAGE...   a REST API created later, with stages as created; prints {"name:stage": "apiId/stage"}
+  set-level API/STAGE LEVEL TRACE   someone else's change to a stage's execution logging
 """
 import json, os, sys
 
@@ -64,6 +66,11 @@ def main():
         v2 = client("apigatewayv2")
         s = v2.get_stage(ApiId=sys.argv[2], StageName=sys.argv[3])
         print(json.dumps(s.get("AccessLogSettings")))
+    elif cmd == "add-rest":
+        print(json.dumps(rest_api(client("apigateway"), sys.argv[2], {s: [] for s in sys.argv[3:]})))
+    elif cmd == "set-level":
+        api, stage = sys.argv[2].split("/", 1)
+        client("apigateway").update_stage(restApiId=api, stageName=stage, patchOperations=level(sys.argv[3], sys.argv[4]))
     elif cmd == "account":
         print(json.dumps(client("apigateway").get_account().get("cloudwatchRoleArn")))
     else:

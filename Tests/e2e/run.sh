@@ -191,6 +191,81 @@ while True: held.append(s.accept()[0])' "$hole" >/dev/null 2>&1 &
   unset AWS_ENDPOINT_URL
 }
 
+# ---------------------------------------------------------------- the scheduled API refresh against moto
+invoke_refresh() { # invoke_refresh NAME [ENV=VALUE...]: the api-refresh handler with the stack's settings
+  local name=$1
+  shift
+  env ENABLE_REST_APIS=true ENABLE_HTTP_APIS=true ENABLE_DEFAULT_STAGE_LOGGING=false \
+    HTTP_ACCESS_LOG_GROUP_ARN="arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/apitap-http-access" \
+    STAGE_LOGGING_STATE_URI="s3://apitap-e2e-us-east-1/state/123456789012/enable-logging/previous-stage-settings.json" \
+    "$@" "$bin" invoke --handler api-refresh --event "$root/events/api-refresh.json" --timeout 60 >"$work/$name.out" 2>"$work/$name.log"
+}
+
+test_moto_refresh() {
+  local endpoint ids prod dev live errs added v1 v2 stages url list out
+  start_moto || { fail "moto_server did not start"; return; }
+  endpoint=$STARTED
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ENDPOINT_URL="$endpoint"
+  aws s3 mb s3://apitap-e2e-us-east-1 >/dev/null
+  ids=$(python3 "$here/apigw_helper.py" seed-rest)
+  prod=$(jq -r '."orders:prod"' <<<"$ids"); dev=$(jq -r '."orders:dev"' <<<"$ids")
+  live=$(jq -r '."billing:live"' <<<"$ids"); errs=$(jq -r '."billing:errors"' <<<"$ids")
+  start_recorder refresh-answers || { fail "response recorder"; return; }
+  url="http://127.0.0.1:$STARTED/cloudformation-custom-resource-response-useast1/arn%3Astack/StageLogging?X-Amz-Signature=e2e"
+
+  invoke_refresh refresh-before || true
+  stages=$(rest_stages)
+  if [ "$(stage_of "$stages" "$prod")" = '{"dataTrace":null,"loggingLevel":null}' ] && grep -q "nothing changed" "$work/refresh-before.out"; then
+    pass "a refresh before the stack's resource ran (no record) changes nothing and says why"
+  else fail "refresh without a record" "$(cat "$work/refresh-before.out")" "$stages"; fi
+
+  invoke_cr refresh-create "$(cr_event Create "$url")" || true
+  # Created after the deployment: v1 is wanted, v2 is left out of the API list.
+  added=$(python3 "$here/apigw_helper.py" add-rest inventory v1 v2)
+  v1=$(jq -r '."inventory:v1"' <<<"$added"); v2=$(jq -r '."inventory:v2"' <<<"$added")
+  list=$(jq -nc --arg a "${v1%%/*}" --arg p "${prod%%/*}" --arg d "${dev%%/*}" --arg l "${live%%/*}" '[
+    {region: "us-east-1", apiId: $a, stage: "v1", type: "rest"}, {region: "us-east-1", apiId: $p, stage: "prod", type: "rest"},
+    {region: "us-east-1", apiId: $d, stage: "dev", type: "rest"}, {region: "us-east-1", apiId: $l, stage: "live", type: "rest"},
+    {region: "eu-west-1", apiId: $a, stage: "v2", type: "rest"}]')
+  invoke_refresh refresh-1 API_AUTO_DISCOVERY=false API_LIST="$list" || true
+  stages=$(rest_stages)
+  out=$(cat "$work/refresh-1.out")
+  if [ "$(stage_of "$stages" "$v1")" = '{"dataTrace":true,"loggingLevel":"INFO"}' ] &&
+     [ "$(stage_of "$stages" "$v2")" = '{"dataTrace":null,"loggingLevel":null}' ] &&
+     [ "$(stage_of "$stages" "$live")" = '{"dataTrace":true,"loggingLevel":"INFO"}' ] &&
+     jq -e '(.enabled | length) == 1 and .alreadyOn == 3 and (.failures | length) == 0' >/dev/null <<<"$out"; then
+    pass "the refresh turns logging on for a stage created after the deployment; one left out of API_LIST and one already on are untouched"
+  else fail "refresh of a new stage" "$out" "$stages" "$(tail -3 "$work/refresh-1.log")"; fi
+
+  python3 "$here/apigw_helper.py" set-level "$dev" ERROR false
+  invoke_refresh refresh-2 || true
+  stages=$(rest_stages)
+  out=$(cat "$work/refresh-2.out")
+  if [ "$(stage_of "$stages" "$dev")" = '{"dataTrace":false,"loggingLevel":"ERROR"}' ] &&
+     jq -e --arg d "${dev%%/*}" '(.notes | any(contains($d) and contains("changed by someone else"))) and (.enabled | length) == 1' >/dev/null <<<"$out"; then
+    pass "a stage someone else changed after apitap is reported, not overwritten (and v2, now discovered, is turned on)"
+  else fail "refresh over someone else's change" "$out" "$stages"; fi
+
+  invoke_cr refresh-delete "$(cr_event Delete "$url")" || true
+  stages=$(rest_stages)
+  if [ "$(stage_of "$stages" "$v1")" = '{"dataTrace":false,"loggingLevel":"OFF"}' ] &&
+     [ "$(stage_of "$stages" "$v2")" = '{"dataTrace":false,"loggingLevel":"OFF"}' ] &&
+     [ "$(stage_of "$stages" "$prod")" = '{"dataTrace":false,"loggingLevel":"OFF"}' ] &&
+     [ "$(stage_of "$stages" "$dev")" = '{"dataTrace":false,"loggingLevel":"OFF"}' ] &&
+     [ "$(stage_of "$stages" "$errs")" = '{"dataTrace":false,"loggingLevel":"ERROR"}' ] &&
+     [ "$(stage_of "$stages" "$live")" = '{"dataTrace":true,"loggingLevel":"INFO"}' ]; then
+    pass "teardown restores the stages the refresh turned on and the ones the stack did, exactly; the stage that was INFO stays INFO"
+  else fail "Delete after refreshes" "$stages" "$(last_answer refresh-answers)"; fi
+
+  invoke_refresh refresh-after || true
+  stages=$(rest_stages)
+  if [ "$(stage_of "$stages" "$v1")" = '{"dataTrace":false,"loggingLevel":"OFF"}' ] && grep -q "nothing changed" "$work/refresh-after.out"; then
+    pass "a refresh that runs after the teardown (the record is gone) changes nothing"
+  else fail "refresh after teardown" "$(cat "$work/refresh-after.out")" "$stages"; fi
+  unset AWS_ENDPOINT_URL
+}
+
 # ---------------------------------------------------------------- end to end in ministack
 # Ids of what the Edge double received, and of the oracle's (native) transactions that Edge can express.
 keys() { jq -r '."transaction-id"' "$1" | sort; }
@@ -245,9 +320,10 @@ test_ministack() {
   "${aws[@]}" s3 cp --quiet "$zip_path" s3://apitap-e2e-us-east-1/apitap/apitap.zip
 
   # ministack 1.5.33 evaluates conditions without Fn::Split/Fn::Sub (KeyError in its engine): the conditions that
-  # tell an ARN from a name get their value for the empty parameters used here. Nothing else changes.
+  # tell an ARN from a name get their value for the empty parameters used here. Nothing else changes. Compact, as
+  # --template-body takes at most 51,200 bytes (the scripts deploy by --template-url, which takes 1 MB).
   jq '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
-      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}' \
+      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}' -c \
     "$root/template/apitap.json" >"$work/apitap-ministack.json"
   local params status
   params=$(jq -n --arg u "https://127.0.0.1:$uap" '[
@@ -277,9 +353,16 @@ test_ministack() {
   resources=$("${aws[@]}" cloudformation describe-stack-resources --stack-name apitap-e2e \
     --query 'StackResources[].[LogicalResourceId,ResourceStatus]' --output text | sort)
   CHECK_DETAIL="$resources"
-  check "the stack has the tick and enable-logging functions, the schedule, the secret and the custom resource" \
-    bash -c 'for r in TickFunction EnableLoggingFunction TickSchedule UapClientSecretValue StageLogging ApiGatewayCloudWatchRole; do
+  check "the stack has the tick, enable-logging and api-refresh functions, their schedules, the failure queue, the secret and the custom resource" \
+    bash -c 'for r in TickFunction EnableLoggingFunction TickSchedule UapClientSecretValue StageLogging ApiGatewayCloudWatchRole \
+      ApiRefreshFunction ApiRefreshTimer FailureQueue TickInvokeConfig; do
       grep -q "^$r[[:space:]]*CREATE_COMPLETE" <<<"$1" || exit 1; done' _ "$resources"
+  # The refresh, as the schedule invokes it: the custom resource's record exists, every stage is on already.
+  "${aws[@]}" lambda invoke --function-name apitap-api-refresh-us-east-1 --payload fileb://"$root/events/api-refresh.json" \
+    "$work/refresh.out" >"$work/refresh.meta" 2>&1 || true
+  CHECK_DETAIL="$(cat "$work/refresh.meta" "$work/refresh.out" 2>&1)"
+  check "the api-refresh function runs in ministack with the stack's settings: nothing new to turn on, no failure" \
+    jq -e '(.failures | length) == 0 and (.enabled | length) == 0 and .alreadyOn > 0' "$work/refresh.out"
   local role
   role=$("${aws[@]}" iam get-role --role-name apitap-apigw-logs-us-east-1 --query Role.Arn --output text 2>/dev/null || echo none)
   CHECK_DETAIL="role $role; moto account: $(AWS_ENDPOINT_URL=$moto python3 "$here/apigw_helper.py" account)"
@@ -412,7 +495,7 @@ main() {
   local only=${1:-all}
   [ -x "$bin" ] || { echo "no apitap binary at $bin: run make package (or set APITAP_BIN)" >&2; exit 1; }
   export AWS_LAMBDA_LOG_LEVEL=${AWS_LAMBDA_LOG_LEVEL:-INFO}
-  case "$only" in all | moto) test_moto ;; esac
+  case "$only" in all | moto) test_moto; test_moto_refresh ;; esac
   case "$only" in all | ministack) test_ministack ;; esac
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

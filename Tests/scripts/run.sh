@@ -256,8 +256,9 @@ case_sm_enable() {
   for a in 111111111111 222222222222; do
     for r in us-east-1 eu-west-1; do
       fns=$(python3 "$HERE/moto_helper.py" functions "$a" "$r")
-      assert_eq "$(jq -r "keys | join(\" \")" <<<"$fns")" "apitap-enable-logging-$r apitap-tick-$r" "functions in $a/$r"
+      assert_eq "$(jq -r "keys | join(\" \")" <<<"$fns")" "apitap-api-refresh-$r apitap-enable-logging-$r apitap-tick-$r" "functions in $a/$r"
       assert_eq "$(jq -r ".[\"apitap-tick-$r\"] | [.handler, .runtime] | join(\" \")" <<<"$fns")" "tick provided.al2023" "tick in $a/$r"
+      assert_eq "$(jq -r ".[\"apitap-api-refresh-$r\"].handler" <<<"$fns")" "api-refresh" "api-refresh in $a/$r"
     done
   done
 }

@@ -155,6 +155,7 @@ stack_parameters_json() {
     --arg HttpAccessLogGroupName "$(cfg HTTP_ACCESS_LOG_GROUP /aws/apigateway/apitap-http-access)" \
     --arg EnableDefaultStageLogging "$(cfg ENABLE_DEFAULT_STAGE_LOGGING false)" \
     --arg KmsKey "$(cfg KMS_KEY)" \
+    --arg ApiRefreshSchedule "$(cfg API_REFRESH_SCHEDULE "rate(15 minutes)")" \
     --arg FailureDestination "$(cfg FAILURE_DESTINATION create)" \
     '$ARGS.named + {UapClientSecret: $ENV.APITAP_UAP_CLIENT_SECRET} | to_entries | map({ParameterKey: .key, ParameterValue: .value})'
 }

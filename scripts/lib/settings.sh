@@ -269,6 +269,9 @@ check_tick_settings() {
   local s
   s=$(cfg SCHEDULE_EXPRESSION "rate(1 minute)")
   [[ $s =~ ^(rate\([1-9][0-9]*\ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$ ]] || problem "SCHEDULE_EXPRESSION must be rate(N unit) or cron(...) (got '$s')"
+  s=$(cfg API_REFRESH_SCHEDULE "rate(15 minutes)")
+  [[ $s =~ ^(disabled|rate\([1-9][0-9]*\ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$ ]] ||
+    problem "API_REFRESH_SCHEDULE must be rate(N unit), cron(...) or disabled (got '$s')"
   s=$(cfg NAME_PREFIX apitap)
   [[ $s =~ ^[a-z][a-z0-9-]{1,20}$ ]] || problem "NAME_PREFIX must be 2-21 lowercase letters, digits and hyphens, starting with a letter (got '$s')"
   s=$(cfg HTTP_ACCESS_LOG_GROUP /aws/apigateway/apitap-http-access)
