@@ -7,18 +7,10 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     public var name: String { ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"][rawValue] }
 
-    /// Accepts AWS's names (`WARN`) and the common alternatives (`warning`), any case.
+    /// Lambda's level names (its `ApplicationLogLevel`), any case: the same set the template and the deploy `.env` take.
     public init?(name: String) {
-        switch name.uppercased() {
-        case "TRACE": self = .trace
-        case "DEBUG": self = .debug
-        // syslog's NOTICE (offered by the deploy scripts) sits between INFO and WARN: shown at INFO.
-        case "INFO", "NOTICE": self = .info
-        case "WARN", "WARNING": self = .warn
-        case "ERROR": self = .error
-        case "FATAL", "CRITICAL": self = .fatal
-        default: return nil
-        }
+        guard let level = Self.allCases.first(where: { $0.name == name.uppercased() }) else { return nil }
+        self = level
     }
 }
 

@@ -9,7 +9,7 @@ public struct SettingParser {
         self.env = env
         for name in ["AWS_LAMBDA_LOG_LEVEL", "LOG_LEVEL"] {
             if let v = env[name]?.trimmingWhitespace(), !v.isEmpty, LogLevel(name: v) == nil {
-                problems.append("\(name) must be one of TRACE, DEBUG, INFO, NOTICE, WARN, ERROR, FATAL (got '\(v.prefix(20))')")
+                problems.append("\(name) must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL (got '\(v.prefix(20))')")
             }
         }
         if let v = env["AWS_LAMBDA_LOG_FORMAT"]?.trimmingWhitespace(), !v.isEmpty, LogFormat(name: v) == nil {

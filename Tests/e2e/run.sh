@@ -323,7 +323,7 @@ test_ministack() {
   # tell an ARN from a name get their value for the empty parameters used here. Nothing else changes. Compact, as
   # --template-body takes at most 51,200 bytes (the scripts deploy by --template-url, which takes 1 MB).
   jq '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
-      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}' -c \
+      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.UapClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}' -c \
     "$root/template/apitap.json" >"$work/apitap-ministack.json"
   local params status
   params=$(jq -n --arg u "https://127.0.0.1:$uap" '[
@@ -430,7 +430,57 @@ test_ministack() {
   if { [ "$status" = DELETE_COMPLETE ] || [ "$status" = GONE ]; } && [ "$records" -eq 0 ]; then
     pass "the stack deletes cleanly in ministack: the custom resource's Delete ran, removed its record and answered SUCCESS"
   else fail "delete-stack" "status $status, records left: $records"; fi
+  test_ministack_options "$ms"
   unset AWS_ENDPOINT_URL
+}
+
+# The template with every option the defaults leave off switched on (and the defaults' extras off): a customer-managed
+# key, an existing secret by name, alarms to a topic, active tracing, no reserved concurrency, no failure queue, no
+# refresh, logging already enabled (no custom resource).
+test_ministack_options() {
+  local ms=$1 aws key topic params status resources config
+  aws=(aws --endpoint-url "$ms" --region us-east-1)
+  key=$("${aws[@]}" kms create-key --query KeyMetadata.KeyId --output text 2>"$work/kms.err") || { fail "kms create-key" "$(cat "$work/kms.err")"; return; }
+  topic=$("${aws[@]}" sns create-topic --name apitap-alarms --query TopicArn --output text)
+  "${aws[@]}" secretsmanager create-secret --name apitap-e2e/uap-client-secret --secret-string e2e-secret-value >/dev/null
+  jq -c '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
+      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.UapClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}' \
+    "$root/template/apitap.json" >"$work/apitap-options.json"
+  params=$(jq -n --arg k "$key" --arg t "$topic" '[
+    {ParameterKey: "NamePrefix", ParameterValue: "apitapopt"}, {ParameterKey: "ArtifactBucketPrefix", ParameterValue: "apitap-e2e"},
+    {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"},
+    {ParameterKey: "UapTransactionsUrl", ParameterValue: "https://127.0.0.1:9/api-transactions"},
+    {ParameterKey: "UapTokenUrl", ParameterValue: "https://127.0.0.1:9/token"}, {ParameterKey: "UapClientId", ParameterValue: "e2e-client"},
+    {ParameterKey: "UapClientSecretArn", ParameterValue: "apitap-e2e/uap-client-secret"},
+    {ParameterKey: "KmsKey", ParameterValue: $k}, {ParameterKey: "AlarmTopicArn", ParameterValue: $t},
+    {ParameterKey: "Tracing", ParameterValue: "Active"}, {ParameterKey: "ReservedConcurrency", ParameterValue: "none"},
+    {ParameterKey: "FailureDestination", ParameterValue: "none"}, {ParameterKey: "ApiRefreshSchedule", ParameterValue: "disabled"},
+    {ParameterKey: "LogLevel", ParameterValue: "DEBUG"},
+    {ParameterKey: "RestExecutionLogsAlreadyEnabled", ParameterValue: "true"}, {ParameterKey: "HttpAccessLogsAlreadyEnabled", ParameterValue: "true"},
+    {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
+  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-options --template-body "file://$work/apitap-options.json" \
+       --parameters "$params" --capabilities CAPABILITY_NAMED_IAM >/dev/null 2>"$work/options.err"; then
+    fail "create-stack with the options on" "$(cat "$work/options.err")"; return
+  fi
+  for _ in $(seq 120); do
+    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-options --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
+    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
+  done
+  resources=$("${aws[@]}" cloudformation describe-stack-resources --stack-name apitap-options \
+    --query 'StackResources[].LogicalResourceId' --output text 2>&1 | tr '\t' '\n' | sort | tr '\n' ' ')
+  CHECK_DETAIL="status $status; resources: $resources"
+  check "with a key, an existing secret, alarms, tracing and no reservation the template deploys; no secret, queue, refresh or custom resource is made" \
+    bash -c '[ "$1" = CREATE_COMPLETE ] || exit 1
+      for r in TickFunction TickErrorsAlarm TickLogGroupsFailedAlarm TickDeliveryFailuresAlarm TickNotRunningAlarm; do [[ " $2 " == *" $r "* ]] || exit 1; done
+      for r in UapClientSecretValue FailureQueue ApiRefreshFunction StageLogging EnableLoggingFunction; do [[ " $2 " == *" $r "* ]] && exit 1; done; exit 0' _ "$status" "$resources"
+  config=$("${aws[@]}" lambda get-function-configuration --function-name apitapopt-tick-us-east-1 2>&1)
+  CHECK_DETAIL="$config"
+  # ministack's CloudFormation does not pass KmsKeyArn on to the function (its configuration answers ""): the key is
+  # checked on the template itself (Tests/scripts/template_norms.py), the rest here.
+  check "the tick runs with active tracing, JSON logs at DEBUG and the existing secret's name" \
+    jq -e '.TracingConfig.Mode == "Active" and .LoggingConfig.LogFormat == "JSON"
+      and .LoggingConfig.ApplicationLogLevel == "DEBUG" and .Environment.Variables.UAP_CLIENT_SECRET_ARN == "apitap-e2e/uap-client-secret"' <<<"$config"
+  "${aws[@]}" cloudformation delete-stack --stack-name apitap-options >/dev/null 2>&1 || true
 }
 
 # template/audit-export.json as a stack in ministack, its function invoked there against the Anypoint double (a
@@ -450,7 +500,8 @@ test_ministack_audit() {
   [ -n "$port" ] || { fail "anypoint-double did not start" "$(cat "$work/audit-double.out")"; return; }
 
   # The control plane parameter allows the three real hosts only: the test lets it name the double.
-  jq 'del(.Parameters.AnypointBaseUrl.AllowedValues) | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}' \
+  jq 'del(.Parameters.AnypointBaseUrl.AllowedValues) | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]}
+      | .Conditions.AnypointClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}' \
     "$root/template/audit-export.json" >"$work/audit-ministack.json"
   params=$(jq -n --arg u "http://127.0.0.1:$port" --arg f "file://$work/ms-audit.ndjson" '[
     {ParameterKey: "CodeBucket", ParameterValue: "apitap-e2e-us-east-1"}, {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"},

@@ -6,7 +6,8 @@ import itertools, json, sys
 
 # Actions that support no resource-level permission: AWS requires Resource "*" for them (CloudWatch Logs vended-log
 # delivery, which API Gateway access logging to a log group uses, and the account-wide log resource policy).
-STAR_ONLY = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+# X-Ray's PutTraceSegments and PutTelemetryRecords (active tracing) have no resource type either.
+STAR_ONLY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
              "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"}
 
 

@@ -135,7 +135,11 @@ stack_parameters_json() {
     --arg EnableHttpApis "$(cfg ENABLE_HTTP_APIS true)" \
     --arg ApiAutoDiscovery "$(cfg API_AUTO_DISCOVERY true)" \
     --arg ApiListCacheSeconds "$(cfg API_LIST_CACHE_SECONDS 300)" \
-    --arg LogLevel "$(cfg LOG_LEVEL info)" \
+    --arg LogLevel "$(cfg LOG_LEVEL INFO | tr '[:lower:]' '[:upper:]')" \
+    --arg UapClientSecretArn "$(cfg UAP_CLIENT_SECRET_ARN)" \
+    --arg ReservedConcurrency "$(cfg RESERVED_CONCURRENCY 1)" \
+    --arg Tracing "$(cfg TRACING PassThrough)" \
+    --arg AlarmTopicArn "$(cfg ALARM_TOPIC_ARN)" \
     --arg ContentTypeRegex "$(cfg CONTENT_TYPE_REGEX)" \
     --arg ExcludedExtensionsRegex "$(cfg EXCLUDED_EXTENSIONS_REGEX)" \
     --arg UapAuthEnabled "$(cfg UAP_AUTH_ENABLED true)" \

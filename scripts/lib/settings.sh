@@ -260,10 +260,21 @@ check_tick_settings() {
   check_int_range MAX_BATCH_TRANSACTIONS 250 1 10000
   if is_true UAP_AUTH_ENABLED true; then
     check_required_secret UAP_CLIENT_ID
-    check_required_secret UAP_CLIENT_SECRET
+    if [[ -z $(cfg UAP_CLIENT_SECRET_ARN) ]]; then
+      check_required_secret UAP_CLIENT_SECRET
+    elif [[ ! $(cfg UAP_CLIENT_SECRET_ARN) =~ ^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+|[A-Za-z0-9/_+=.@-]{1,512})$ ]]; then
+      problem "UAP_CLIENT_SECRET_ARN must be a Secrets Manager secret ARN or name"
+    fi
     check_url UAP_TOKEN_URL
   fi
-  check_enum LOG_LEVEL info trace debug info notice warning error critical
+  s=$(cfg LOG_LEVEL INFO)
+  [[ ${s^^} =~ ^(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)$ ]] ||
+    problem "LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL (got '$s'; the same values as Lambda's log level and the runtime)"
+  s=$(cfg RESERVED_CONCURRENCY 1)
+  [[ $s =~ ^(none|[1-9][0-9]{0,3})$ ]] || problem "RESERVED_CONCURRENCY must be none or a number (got '$s')"
+  check_enum TRACING PassThrough PassThrough Active
+  s=$(cfg ALARM_TOPIC_ARN)
+  [[ -z $s || $s =~ ^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$ ]] || problem "ALARM_TOPIC_ARN must be empty or an SNS topic ARN (got '$s')"
   check_enum LOG_RETENTION_DAYS 14 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653
   check_int_range API_LIST_CACHE_SECONDS 300 0 86400
   local s
