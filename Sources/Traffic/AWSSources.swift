@@ -24,43 +24,83 @@ public struct CloudWatchLogsPager: LogEventPager {
 /// Resource maps read with `GET /restapis/{id}/resources`, lazily (when the tick first polls one of the API's stages),
 /// at most once per API per `cacheSeconds`, and kept across warm invocations. A failure (no permission, throttling) is
 /// kept as long as a map would be, so a missing permission costs one call per period, and is reported as a note.
+/// The custom domains mapped to the API's stages come with it (one account-wide read per period, v1 and v2 merged).
 public actor RESTResourcePathCache: ResourcePathSource {
     public typealias Fetch = @Sendable (_ restApiId: String, _ deadline: Deadline) async throws -> [RestResource]
+    public typealias FetchDomains = @Sendable (_ deadline: Deadline) async throws -> [DomainMapping]
     private let fetch: Fetch
+    private let fetchDomains: FetchDomains?
     private let cacheMs: Int64
     private var entries: [String: (value: ResourcePaths, at: EpochMillis)] = [:]
     /// Stages of one API are polled concurrently: they wait for the same read instead of starting their own.
     private var reading: [String: Task<ResourcePaths, Never>] = [:]
+    private var domains: (value: Result<[DomainMapping], DomainReadError>, at: EpochMillis)?
+    private var readingDomains: Task<Result<[DomainMapping], DomainReadError>, Never>?
     public private(set) var reads = 0
+    public private(set) var domainReads = 0
 
-    public init(cacheSeconds: Int, fetch: @escaping Fetch) {
+    struct DomainReadError: Error { let description: String }
+
+    public init(cacheSeconds: Int, fetchDomains: FetchDomains? = nil, fetch: @escaping Fetch) {
         self.fetch = fetch
+        self.fetchDomains = fetchDomains
         self.cacheMs = Int64(max(0, cacheSeconds)) * 1000
     }
 
-    public init(_ client: APIGatewayClient, cacheSeconds: Int) {
-        self.init(cacheSeconds: cacheSeconds) { id, deadline in try await client.getResources(restApiId: id, deadline: deadline) }
+    /// With `v2`, custom domains are read from both APIs (each lists what was mapped through it).
+    public init(_ client: APIGatewayClient, v2: APIGatewayV2Client? = nil, cacheSeconds: Int) {
+        self.init(cacheSeconds: cacheSeconds, fetchDomains: { deadline in
+            var all = Set(try await client.domainMappings(deadline: deadline))
+            if let v2 { all.formUnion(try await v2.domainMappings(deadline: deadline)) }
+            return all.sorted()
+        }) { id, deadline in try await client.getResources(restApiId: id, deadline: deadline) }
     }
 
     public func resourcePaths(restApiId: String, deadline: Deadline) async -> ResourcePaths {
-        if let entry = entries[restApiId], EpochMillis.now().value - entry.at.value < cacheMs { return entry.value }
-        if let task = reading[restApiId] { return await task.value }
-        reads += 1
-        let fetch = self.fetch
-        let task = Task { () -> ResourcePaths in
-            do {
-                var paths: [String: String] = [:]
-                for r in try await fetch(restApiId, deadline) { paths[r.id] = r.path }
-                return ResourcePaths(paths: paths)
-            } catch {
-                return ResourcePaths(paths: [:], note: "REST API \(restApiId): its resources could not be read (\(error)); "
-                                     + "throttled requests that name only a resource id are sent without a path until the next try")
+        var value: ResourcePaths
+        if let entry = entries[restApiId], EpochMillis.now().value - entry.at.value < cacheMs {
+            value = entry.value
+        } else if let task = reading[restApiId] {
+            value = await task.value
+        } else {
+            reads += 1
+            let fetch = self.fetch
+            let task = Task { () -> ResourcePaths in
+                do {
+                    var paths: [String: String] = [:]
+                    for r in try await fetch(restApiId, deadline) { paths[r.id] = r.path }
+                    return ResourcePaths(paths: paths)
+                } catch {
+                    return ResourcePaths(paths: [:], note: "REST API \(restApiId): its resources could not be read (\(error)); "
+                                         + "throttled requests that name only a resource id are sent without a path until the next try")
+                }
             }
+            reading[restApiId] = task
+            value = await task.value
+            reading[restApiId] = nil
+            entries[restApiId] = (value, EpochMillis.now())
         }
-        reading[restApiId] = task
+        switch await domainMappings(deadline: deadline) {
+        case .success(let all): value.domains = all.filter { $0.apiId == restApiId }
+        case .failure(let e):
+            let note = "custom domains could not be read (\(e.description)); transactions carry the execute-api host and stage path until the next try"
+            value.note = value.note.map { $0 + "; " + note } ?? note
+        }
+        return value
+    }
+
+    private func domainMappings(deadline: Deadline) async -> Result<[DomainMapping], DomainReadError> {
+        guard let fetchDomains else { return .success([]) }
+        if let d = domains, EpochMillis.now().value - d.at.value < cacheMs { return d.value }
+        if let task = readingDomains { return await task.value }
+        domainReads += 1
+        let task = Task { () -> Result<[DomainMapping], DomainReadError> in
+            do { return .success(try await fetchDomains(deadline)) } catch { return .failure(DomainReadError(description: "\(error)")) }
+        }
+        readingDomains = task
         let value = await task.value
-        reading[restApiId] = nil
-        entries[restApiId] = (value, EpochMillis.now())
+        readingDomains = nil
+        domains = (value, EpochMillis.now())
         return value
     }
 }
@@ -75,7 +115,7 @@ public struct APIGatewayDiscovery: APIDiscovery {
     public init(rest: APIGatewayClient, http: APIGatewayV2Client, resourceCacheSeconds: Int = 300) {
         self.rest = rest
         self.http = http
-        self.resources = RESTResourcePathCache(rest, cacheSeconds: resourceCacheSeconds)
+        self.resources = RESTResourcePathCache(rest, v2: http, cacheSeconds: resourceCacheSeconds)
     }
 
     public func discover(rest wantRest: Bool, http wantHTTP: Bool, deadline: Deadline) async throws -> DiscoveryResult {

@@ -31,7 +31,11 @@ public struct LogGroupTarget: Sendable, Equatable {
 public struct ResourcePaths: Sendable, Equatable {
     public var paths: [String: String]
     public var note: String?
-    public init(paths: [String: String], note: String? = nil) { self.paths = paths; self.note = note }
+    /// The custom domains mapped to the API's stages (sorted by domain, then base path).
+    public var domains: [DomainMapping]
+    public init(paths: [String: String], note: String? = nil, domains: [DomainMapping] = []) {
+        self.paths = paths; self.note = note; self.domains = domains
+    }
 }
 
 /// Resource id → resource path of a REST API (`GET /restapis/{id}/resources`). A throttled request is logged with the

@@ -28,7 +28,21 @@ extension RESTExecutionLogStitcher {
             request.headers = ExecutionLogMap.pairs(h, truncated: p.truncated.contains(.requestHeaders))
             request.headersTruncated = p.truncated.contains(.requestHeaders)
         }
-        request.host = Self.reliableValue("host", in: request.headers, truncated: request.headersTruncated) ?? fallbackHost
+        let hostHeader = Self.reliableValue("host", in: request.headers, truncated: request.headersTruncated)
+        request.host = hostHeader ?? fallbackHost
+        if !options.customDomains.isEmpty {
+            request.customDomains = options.customDomains.map { $0.basePath.isEmpty ? $0.domainName : "\($0.domainName)/\($0.basePath)" }
+            if let hostHeader {
+                // The client named the host: a mapped domain adds its base path; the execute-api host needs none.
+                if let m = options.customDomains.first(where: { asciiCaseInsensitiveEquals($0.domainName, hostHeader) }) {
+                    request.basePath = m.basePath
+                }
+            } else {
+                // No reliable Host header: the stage is reached through its custom domain(s), the first by name.
+                request.host = options.customDomains[0].domainName
+                request.basePath = options.customDomains[0].basePath
+            }
+        }
         if let forwarded = Self.headerIndex("x-forwarded-for", in: request.headers) {
             let value = request.headers[forwarded].value
             let firstHop = Self.firstHop(value)

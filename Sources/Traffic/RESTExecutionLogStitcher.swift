@@ -17,6 +17,9 @@ public struct StitcherOptions: Sendable {
     /// Resource id → resource path of this stage's REST API (from discovery, `GET /restapis/{id}/resources`). Throttling
     /// lines name the resource by id only; with the map such a transaction still gets its `request.path`.
     public var resourcePaths: [String: String] = [:]
+    /// The custom domains mapped to this stage (sorted): a request whose `Host` is one of them gets its base path in
+    /// front of the logged path; one without a reliable `Host` is given the first (docs/transaction-format.md).
+    public var customDomains: [DomainMapping] = []
 
     public init(trailerHoldMs: Int64 = 1_000, tombstoneRetentionMs: Int64 = 5 * 60 * 1_000, maxTombstones: Int = 100_000,
                 resourcePaths: [String: String] = [:]) {

@@ -218,6 +218,7 @@ public struct TickRunner: Sendable {
         if target.kind == .rest, let source = target.resourcePaths, let apiId = target.apiId {
             let found = await source.resourcePaths(restApiId: apiId, deadline: pullDeadline)
             options.resourcePaths = found.paths
+            options.customDomains = found.domains.filter { $0.stage == target.stage }
             if let note = found.note { outcome.notes.append(note) }
         }
         var stitcher = RESTExecutionLogStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,

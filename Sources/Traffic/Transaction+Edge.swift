@@ -91,11 +91,16 @@ extension Transaction {
 
     /// The request target the client sent: path and query, percent-encoded per RFC 3986.
     /// REST execution logs give the path relative to the stage; on the API's own `execute-api` host the client's URL
-    /// had `/{stage}` in front of it, so it is put back. (On a custom domain the base-path mapping is not in the logs.)
+    /// had `/{stage}` in front of it, and on a custom domain the base-path mapping (from discovery): either is put back.
     func edgeTarget(path: String) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(path.utf8.count + 32)
-        if source.type == .restExecutionLog, let stage = source.stage, let apiId = source.apiId,
+        if let basePath = request.basePath {
+            if !basePath.isEmpty {
+                out.append(UInt8(ascii: "/"))
+                PercentEncoding.append(basePath, to: &out, allowed: .path, keepEscapes: true)
+            }
+        } else if source.type == .restExecutionLog, let stage = source.stage, let apiId = source.apiId,
            let host = request.host, Self.isExecuteAPIHost(host, apiId: apiId, region: source.region.rawValue) {
             out.append(UInt8(ascii: "/"))
             PercentEncoding.append(stage, to: &out, allowed: .pathSegment, keepEscapes: false)

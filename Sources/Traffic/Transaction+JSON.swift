@@ -49,6 +49,11 @@ extension Transaction {
         w.field("host", request.host)
         w.field("path", request.path)
         w.field("resourceId", request.resourceId)
+        // Only when the stage has custom domains: outputs of stages without any stay as they were.
+        if !request.customDomains.isEmpty {
+            w.field("basePath", request.basePath)
+            w.key("customDomains"); w.beginArray(); for d in request.customDomains { w.string(d) }; w.endArray()
+        }
         w.key("query"); writePairs(request.query, to: &w)
         w.field("httpVersion", request.httpVersion)
         w.field("clientIp", request.clientIp)

@@ -39,6 +39,11 @@ public struct TransactionRequest: Sendable, Equatable {
     public var host: String?
     /// The resource path as logged (relative to the stage), without the query.
     public var path: String?
+    /// When `host` is a custom domain: its base-path mapping to this stage ("" for the domain's root), which the
+    /// client's URL had in front of `path`. nil on the `execute-api` host (whose URL has `/{stage}` there instead).
+    public var basePath: String?
+    /// Every custom domain mapped to this stage as `domain/basePath`, when there is at least one (native format only).
+    public var customDomains: [String] = []
     /// API Gateway's id of the resource (`k0w8mc`), when only that was logged (throttling lines name the resource by id).
     public var resourceId: String?
     public var query: [NameValuePair] = []

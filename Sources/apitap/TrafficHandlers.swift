@@ -125,7 +125,8 @@ actor TickHandler: LambdaHandler {
         } else {
             discovery = APIListSource(config.apiList ?? "[]", s3: S3Client(aws), region: config.region,
                                       cacheSeconds: config.apiListCacheSeconds,
-                                      resources: RESTResourcePathCache(APIGatewayClient(aws), cacheSeconds: config.apiListCacheSeconds))
+                                      resources: RESTResourcePathCache(APIGatewayClient(aws), v2: APIGatewayV2Client(aws),
+                                                                                 cacheSeconds: config.apiListCacheSeconds))
         }
         pager = CloudWatchLogsPager(CloudWatchLogsClient(aws))
         sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
