@@ -456,6 +456,18 @@ case_bad_many_problems_at_once() {
   assert_contains "$OUT" "MAX_BATCH_TRANSACTIONS must be a whole number from 1 to 10000" "bad batch count"
   assert_contains "$OUT" "7 problem(s)" "problem count"
 }
+# The reference integration's names stand for ours: their values are checked as ours, and naming one setting twice
+# (once by each name) is refused.
+case_env_aliases() {
+  sm_prepare
+  write_env "$CASE_DIR/e.env" cequence_log_level=loud cequence_is_aws_organization_deployment=False \
+    cequence_auth_endpoint_url=https://uap.test/other-token
+  bad_env_case "LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL (got 'loud'" "$CASE_DIR/e.env"
+  assert_contains "$OUT" "UAP_TOKEN_URL is already set on line" "an alias and our name for one setting"
+  assert_contains "$OUT" "2 problem(s)" "False is read as false for ORGANIZATION_DEPLOYMENT; nothing else is wrong"
+  [[ $OUT != *"unknown setting cequence_"* ]] || fail "an alias was reported as an unknown setting"
+}
+
 # A file that is not a CSV of accounts is never echoed: line numbers and the start of the first bad value only.
 case_bad_accounts_not_csv() {
   sm_prepare
@@ -661,6 +673,7 @@ lane_b() {
     "bad .env: ACCOUNTS_FILE is not a CSV (/etc/passwd-like): line numbers only|case_bad_accounts_not_csv" \
     "the client secret stays off jq's and aws' command lines|case_secret_off_command_lines" \
     "bad .env: malformed line and several problems reported at once|case_bad_many_problems_at_once" \
+    "the reference integration's setting names are aliases, checked as ours|case_env_aliases" \
     "missing Lambda package: fails clearly, creates nothing|case_missing_zip" \
     "template/env.example parses; its placeholders are refused|case_env_example"
 }

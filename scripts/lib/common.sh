@@ -50,6 +50,18 @@ make_work_dir() {
 declare -gA CFG=()
 declare -gA CFG_LINE=()
 
+# The Cequence reference integration's setting names (from its published properties and policy script,
+# docs/configuration-deploy.md "Aliases"), lower case, and the setting each stands for.
+declare -gA ENV_ALIASES=(
+  [cequence_is_aws_organization_deployment]=ORGANIZATION_DEPLOYMENT
+  [cequence_transactions_endpoint_url]=UAP_TRANSACTIONS_URL
+  [cequence_auth_endpoint_url]=UAP_TOKEN_URL
+  [cequence_client_id]=UAP_CLIENT_ID
+  [cequence_client_secret]=UAP_CLIENT_SECRET
+  [cequence_enable_auth]=UAP_AUTH_ENABLED
+  [cequence_log_level]=LOG_LEVEL
+)
+
 env_load() {
   local file=$1 raw line key value n=0
   if [[ ! -e $file ]]; then
@@ -83,8 +95,14 @@ env_load() {
       value=${value%%[[:space:]]#*}
       value=${value%"${value##*[![:space:]]}"}
     fi
+    # The reference integration's own names are accepted for ours (ENV_ALIASES), so its users can bring their file.
+    local alias=${key,,}
+    if [[ -n ${ENV_ALIASES[$alias]:-} ]]; then
+      key=${ENV_ALIASES[$alias]}
+      [[ $value == "True" || $value == "False" ]] && value=${value,,}
+    fi
     if [[ -n ${CFG_LINE[$key]:-} ]]; then
-      problem "$file line $n: $key is already set on line ${CFG_LINE[$key]}"
+      problem "$file line $n: $key is already set on line ${CFG_LINE[$key]} (under this name or an alias of it)"
       continue
     fi
     CFG[$key]=$value
