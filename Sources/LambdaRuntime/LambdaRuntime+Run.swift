@@ -55,6 +55,9 @@ public enum LambdaRuntime {
             case .exit(let status, let reason):
                 logger.fatal("Runtime API asked the runtime to exit", [("status", .of(status)), ("reason", .string(reason))])
                 return 1
+            case .localRunOver:
+                logger.info("the local Runtime API has served its one event; the runtime stops here (as expected)")
+                return 0
             case .malformed(let requestID, let reason):
                 logger.error("invalid invocation from the Runtime API", [("reason", .string(reason)), ("requestId", .string(requestID ?? "-"))])
                 served += 1

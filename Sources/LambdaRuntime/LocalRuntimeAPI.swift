@@ -10,6 +10,8 @@ public enum LocalOutcome: Sendable, Equatable {
 }
 
 public final class LocalRuntimeAPI: Sendable {
+    /// Sent with the 500 that answers `/next` once the one event was served, so the runtime ends quietly (exit 0).
+    public static let overHeader = "apitap-local-run"
     private let server: LoopbackServer
     private let state: Locked<(served: Bool, outcome: LocalOutcome?)>
     public let requestID: String
@@ -26,7 +28,10 @@ public final class LocalRuntimeAPI: Sendable {
             switch (request.method, request.path) {
             case ("GET", RuntimeAPIPaths.next):
                 let first = state.withLock { s -> Bool in let f = !s.served; s.served = true; return f }
-                guard first else { return ServerResponse(status: 500, text: "{\"errorMessage\":\"local run is over\"}") }
+                guard first else {
+                    return ServerResponse(status: 500, headers: [HTTPHeader(LocalRuntimeAPI.overHeader, "over")],
+                                          text: "{\"errorMessage\":\"local run is over\"}")
+                }
                 let deadline = EpochMillis.now().adding(milliseconds: timeout.milliseconds)
                 return ServerResponse(status: 200, headers: [
                     HTTPHeader(AmazonHeaders.requestID, id),

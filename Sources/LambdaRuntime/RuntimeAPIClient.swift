@@ -9,6 +9,8 @@ public enum NextOutcome: Sendable {
     case malformed(requestID: String?, reason: String)
     /// The Runtime API asked us to stop (500) or refused the call (403): the process must exit.
     case exit(status: Int, reason: String)
+    /// apitap's own local Runtime API has served its one event (`LocalRuntimeAPI`): a normal end, not a failure.
+    case localRunOver
 }
 
 public struct Invocation: Sendable {
@@ -45,6 +47,9 @@ public final class RuntimeAPIClient {
         let response = try connection.perform(HTTPRequest(method: .GET, url: base + RuntimeAPIPaths.next,
                                                           timeout: nil, connectTimeout: .seconds(1)))
         guard response.status == 200 else {
+            if response.status == 500, response.headers.first(where: { $0.name.lowercased() == LocalRuntimeAPI.overHeader })?.value == "over" {
+                return .localRunOver
+            }
             return .exit(status: response.status, reason: "GET /next answered \(response.status): \(String(response.bodyText.prefix(200)))")
         }
         // A header that is not valid HTTP (a NUL or another control byte) means the answer cannot be trusted.

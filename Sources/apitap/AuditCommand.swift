@@ -31,16 +31,16 @@ struct AuditExport: AsyncParsableCommand {
     var timeout: Int = 840
 
     func run() async throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
         let sinceTime = try since.map { s -> EpochMillis in
-            guard let t = EpochMillis.parseISO8601(s) else { throw ValidationError("--since is not an ISO 8601 date or time: \(s)") }
+            guard let t = EpochMillis.parseISO8601(s) else { throw usageProblem("--since is not an ISO 8601 date or time: \(s)") }
             return t
         }
         let untilTime = try until.map { s -> EpochMillis in
-            guard let t = EpochMillis.parseISO8601(s) else { throw ValidationError("--until is not an ISO 8601 date or time: \(s)") }
+            guard let t = EpochMillis.parseISO8601(s) else { throw usageProblem("--until is not an ISO 8601 date or time: \(s)") }
             return t
         }
-        if let a = sinceTime, let b = untilTime, b <= a { throw ValidationError("--until must be after --since") }
+        if let a = sinceTime, let b = untilTime, b <= a { throw usageProblem("--until must be after --since") }
         let env = ProcessEnvironment.current
         let logger = Logger.fromEnvironment(env)
         let handler: AuditExportHandler

@@ -52,13 +52,13 @@ struct Invoke: AsyncParsableCommand {
         let registry = Handlers.registry()
         let body: [UInt8]
         do { body = try readFile(event) } catch {
-            throw ValidationError("cannot read the event file \(event): \(error)")
+            throw usageProblem("cannot read the event file \(event): \(error)")
         }
         let fileStem = String(event.split(separator: "/").last ?? "").replacingSuffix(".json")
         guard let name = handler ?? environment["_HANDLER"] ?? (registry[fileStem] != nil ? fileStem : nil) else {
-            throw ValidationError("no handler given: use --handler NAME (one of: \(registry.names.joined(separator: ", ")))")
+            throw usageProblem("no handler given: use --handler NAME (one of: \(registry.names.joined(separator: ", ")))")
         }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
 
         let api = try LocalRuntimeAPI(event: body, timeout: .seconds(timeout))
         defer { api.stop() }
@@ -109,10 +109,10 @@ struct RuntimeAPI: AsyncParsableCommand {
     var timeout: Int = 60
 
     func run() async throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be 1-65535") }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard (1...65535).contains(port) else { throw usageProblem("--port must be 1-65535") }
+        guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
         let body: [UInt8]
-        do { body = try readFile(event) } catch { throw ValidationError("cannot read the event file \(event): \(error)") }
+        do { body = try readFile(event) } catch { throw usageProblem("cannot read the event file \(event): \(error)") }
         let api = try LocalRuntimeAPI(event: body, timeout: .seconds(timeout), port: UInt16(port))
         defer { api.stop() }
         FileOutput.stderr("runtime-api: listening on \(api.endpoint)\n")
@@ -130,6 +130,13 @@ func localStateURI() -> String {
 
 enum FileOutput {
     static func stderr(_ text: String) { Logger.stderr(SecretRedactor.shared.redact(Array(text.utf8))) }
+}
+
+/// A problem a command finds after parsing (a bad value, an unreadable file): one `error:` line and exit 2.
+/// ArgumentParser would print the top-level usage after a `ValidationError` thrown from `run()`, which hides it.
+func usageProblem(_ message: String) -> ExitCode {
+    FileOutput.stderr("error: \(message)\n")
+    return ExitCode(2)
 }
 
 /// Reads an event file (or stdin for "-"): at most 6 MiB, Lambda's own payload limit, so that `/dev/zero` is an error.

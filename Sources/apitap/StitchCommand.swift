@@ -49,17 +49,17 @@ struct Stitch: ParsableCommand {
                 filter = try TransactionFilter(
                     contentTypePattern: env["CONTENT_TYPE_REGEX"] ?? TransactionFilter.defaultContentTypePattern,
                     excludedExtensionsPattern: env["EXCLUDED_EXTENSIONS_REGEX"] ?? TransactionFilter.defaultExcludedExtensionsPattern)
-            } catch { throw ValidationError(error.description) }
+            } catch { throw usageProblem(error.description) }
         }
         let fd: Int32
         if let input {
             fd = open(input, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw ValidationError("cannot read \(input): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw usageProblem("cannot read \(input): \(String(cString: strerror(errno)))") }
         } else {
             fd = 0
         }
         defer { if fd != 0 { close(fd) } }
-        guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
+        guard maxLineBytes >= 1024 else { throw usageProblem("--max-line-bytes must be at least 1024") }
         let encoding = try encoding(env)
         let counters: TrafficCounters
         do {
@@ -81,13 +81,13 @@ struct Stitch: ParsableCommand {
         FileOutput.stderr("stitch: " + w.string + "\n")
     }
 
-    func encoding(_ env: [String: String]) throws(ValidationError) -> TransactionEncoding {
+    func encoding(_ env: [String: String]) throws(ExitCode) -> TransactionEncoding {
         switch format {
         case .native: return .native
         case .edge:
             let unknown = env["UAP_EDGE_UNKNOWN_IP"] ?? EdgeEncodingOptions.defaultUnknownAddress
             guard EdgeEncodingOptions.isValidAddress(unknown) else {
-                throw ValidationError("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address")
+                throw usageProblem("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address")
             }
             return .edge(EdgeEncodingOptions(toolVersion: ApitapVersion.current, unknownAddress: unknown))
         }

@@ -20,7 +20,7 @@ struct Tick: AsyncParsableCommand {
     var timeout: Int = 840
 
     func run() async throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
         let env = ProcessEnvironment.current
         let logger = Logger.fromEnvironment(env)
         let handler: TickHandler

@@ -149,6 +149,21 @@ func run(_ api: FakeRuntimeAPI, handler: String, extraEnv: [String: String] = [:
         #expect(api.remaining == 1)
     }
 
+    /// apitap's own local Runtime API ends after its one event: that is the normal end of a local run (exit 0, INFO),
+    /// not the FATAL a real Runtime API's 500 is.
+    @Test func theLocalRuntimeAPIsEndIsANormalExit() async throws {
+        let api = try LocalRuntimeAPI(event: Array(#"{"hello":1}"#.utf8), timeout: .seconds(30))
+        defer { api.stop() }
+        let lines = Locked<[String]>([])
+        let logger = Logger(level: .trace, format: .text, sink: { bytes in lines.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) } })
+        let code = await LambdaRuntime.run(registry: registry(), environment: ["_HANDLER": "script", "AWS_LAMBDA_RUNTIME_API": api.endpoint],
+                                           logger: logger)
+        #expect(code == 0)
+        let text = lines.value.joined()
+        #expect(text.contains("INFO the local Runtime API has served its one event"), "\(text)")
+        #expect(!text.contains("FATAL"), "\(text)")
+    }
+
     @Test func responsePostAnswering500Exits() async throws {
         let api = try FakeRuntimeAPI([.invocation(id: "r", event: "{}"), .invocation(id: "never", event: "{}")],
                                      responseStatus: { _ in 500 })
