@@ -111,6 +111,14 @@ public actor AnypointClient {
         }
     }
 
+    /// `GET path` (relative to the control plane), with the same pacing, token renewal and retries as every other call:
+    /// for callers outside the audit export (the posture audit's API Manager reads).
+    public func get(_ path: String, deadline: Deadline) async throws(AnypointError) -> [UInt8] {
+        do { return try await call(.GET, path: path, body: [], deadline: deadline) } catch let e as AnypointError { throw e } catch {
+            throw AnypointError(.request, "GET \(path): \(error)")
+        }
+    }
+
     /// Paced, authenticated, and patient in the ways this control plane needs: 401 → a new token; 503 → the rate
     /// window is spent, wait for its end; 429/5xx/transport → backoff. Throws `.deadline` when waiting would pass it.
     func call(_ method: HTTPMethod, path: String, body: [UInt8], deadline: Deadline) async throws -> [UInt8] {

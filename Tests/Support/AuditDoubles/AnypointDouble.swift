@@ -350,7 +350,7 @@ public final class AnypointDouble: Sendable {
 }
 
 /// `application/x-www-form-urlencoded` value decoding (`+` is a space).
-func percentDecode(_ text: String) -> String {
+public func percentDecode(_ text: String) -> String {
     var out: [UInt8] = []
     let bytes = Array(text.utf8)
     var i = 0
