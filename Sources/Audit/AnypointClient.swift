@@ -64,10 +64,15 @@ public actor AnypointClient {
     /// The length of the control plane's rate window (a minute; tests shorten it).
     private let rateWindowMs: Int64
     private let retry: RetryPolicy
+    /// The Audit Log Query API answers 503 until the rate window ends; other APIs (API Manager) mean "unavailable",
+    /// retried with backoff like a 429.
+    private let serviceUnavailableIsRateWindow: Bool
     public private(set) var counters = AnypointCounters()
 
     public init(baseURL: String, http: HTTPClient, tokens: ClientCredentialsTokenProvider, requestsPerMinute: Int,
-                rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20))) {
+                rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20)),
+                serviceUnavailableIsRateWindow: Bool = true) {
+        self.serviceUnavailableIsRateWindow = serviceUnavailableIsRateWindow
         self.baseURL = baseURL
         self.http = http
         self.tokens = tokens
@@ -165,7 +170,7 @@ public actor AnypointClient {
                 }
                 renewed = true
                 continue
-            case 503:
+            case 503 where serviceUnavailableIsRateWindow:
                 // Over the per-IP limit, the control plane answers 503 until its minute ends: wait for the next one.
                 let now = EpochMillis.now().value
                 var wait = rateWindowMs - (now % rateWindowMs) + min(250, rateWindowMs / 20)

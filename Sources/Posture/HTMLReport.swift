@@ -67,9 +67,12 @@ extension PostureReport {
     }
 
     private func findingContext(_ f: Finding) -> TemplateValue {
-        .object(["severity": .string(f.severity.rawValue), "kind": .string(f.kind.rawValue), "title": .string(f.kind.title),
-                 "subject": .string(f.subject ?? ""),
-                 "evidence": .list(f.evidence.map { .object(["environment": .string($0.environment), "value": .string($0.value)]) })])
+        var o: [String: TemplateValue] = [
+            "severity": .string(f.severity.rawValue), "kind": .string(f.kind.rawValue), "title": .string(f.kind.title),
+            "evidence": .list(f.evidence.map { .object(["environment": .string($0.environment), "value": .string($0.value)]) }),
+        ]
+        if let subject = f.subject { o["subject"] = .string(Self.shortSubject(subject)) }
+        return .object(o)
     }
 }
 

@@ -50,10 +50,15 @@ public struct DirectoryReportStore: ReportStore {
             dir += "/" + part
             if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw PostureSettingError("cannot create \(dir): \(String(cString: strerror(errno)))") }
         }
+        try Self.writeFile(path, bytes)
+    }
+
+    /// The whole file or nothing: a temporary name, fsync, rename.
+    public static func writeFile(_ path: String, _ bytes: [UInt8]) throws(PostureSettingError) {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PostureSettingError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        do { try FileIO.writeAll(fd, bytes) } catch { close(fd); unlink(tmp); throw error }
+        do { try FileIO.writeAll(fd, bytes) } catch { close(fd); unlink(tmp); throw PostureSettingError("cannot write \(tmp): \(error)") }
         fsync(fd)
         close(fd)
         guard rename(tmp, path) == 0 else { unlink(tmp); throw PostureSettingError("cannot rename \(tmp): \(String(cString: strerror(errno)))") }

@@ -89,7 +89,7 @@ public struct PostureSetup: Sendable {
         guard let secret = config.secret.source(aws: aws) else { throw PostureSetupError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"]) }
         let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secret)
         client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
-                                rateWindow: rateWindow, retry: retry)
+                                rateWindow: rateWindow, retry: retry, serviceUnavailableIsRateWindow: false)
         let reader = APIManagerReader(client: client, rules: config.rules)
         runner = PostureRunner(collector: Collector(reader: reader, settings: config.collectionSettings, logger: logger), rules: config.rules)
     }

@@ -14,8 +14,8 @@ public indirect enum TemplateValue: Sendable {
         switch self {
         case .bool(let b): return b
         case .list(let l): return !l.isEmpty
-        case .string(let s): return !s.isEmpty
-        case .object: return true
+        // A string is truthy even when empty, as swift-mustache has it: leave a key out to make a section false.
+        case .string, .object: return true
         }
     }
 }

@@ -24,7 +24,7 @@ func makeRunner(_ double: APIManagerDouble, clientID: String = GeneratedOrganiza
                 rules: PostureRules? = nil) throws -> (PostureRunner, AnypointClient) {
     let tokens = AnypointClient.tokenProvider(http: sharedHTTP, baseURL: double.baseURL, clientID: clientID, secret: { secret })
     let client = AnypointClient(baseURL: double.baseURL, http: sharedHTTP, tokens: tokens, requestsPerMinute: 1_000_000,
-                                retry: RetryPolicy(maxAttempts: 6, base: .milliseconds(2), cap: .milliseconds(20)))
+                                retry: RetryPolicy(maxAttempts: 6, base: .milliseconds(2), cap: .milliseconds(20)), serviceUnavailableIsRateWindow: false)
     let r = try rules ?? PostureRules()
     let collector = Collector(reader: APIManagerReader(client: client, rules: r), settings: settings, logger: Logger(level: .error))
     return (PostureRunner(collector: collector, rules: r), client)

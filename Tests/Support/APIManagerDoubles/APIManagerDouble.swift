@@ -259,6 +259,18 @@ public final class APIManagerDouble: Sendable {
     }
 
     public func instances(_ env: String) -> [Instance] { state.value.instances[env] ?? [] }
+
+    /// Changes an instance in place (a drift fixed or introduced between two runs); new policies get ids.
+    public func mutate(env: String, assetID: String, _ body: @Sendable (inout Instance) -> Void) {
+        state.withLock { s in
+            guard let at = s.instances[env]?.firstIndex(where: { $0.assetID == assetID }) else { return }
+            body(&s.instances[env]![at])
+            for p in s.instances[env]![at].policies.indices where s.instances[env]![at].policies[p].id == 0 {
+                s.nextID += 1
+                s.instances[env]![at].policies[p].id = s.nextID
+            }
+        }
+    }
     public func automatedPolicies(_ env: String) -> [AutomatedPolicy] { state.value.automated.filter { $0.environmentID == env } }
 
     // MARK: - serving
