@@ -121,11 +121,12 @@ public struct PostureJob: Sendable {
         self.logger = logger
     }
 
-    /// Dated keys: `YYYY/MM/DD/posture-YYYYMMDDTHHMMSSZ.json` (and `.html`).
+    /// Dated keys: `YYYY/MM/DD/posture-YYYYMMDDTHHMMSS.mmmZ.json` (and `.html`); milliseconds keep two runs in one
+    /// second apart.
     public static func datedKey(_ t: EpochMillis, ext: String) -> String {
         let iso = Array(t.iso8601.utf8)   // 2026-12-04T18:05:25.123Z
         let s = { (a: Int, b: Int) in String(decoding: iso[a..<b], as: UTF8.self) }
-        return "\(s(0, 4))/\(s(5, 7))/\(s(8, 10))/posture-\(s(0, 4))\(s(5, 7))\(s(8, 10))T\(s(11, 13))\(s(14, 16))\(s(17, 19))Z.\(ext)"
+        return "\(s(0, 4))/\(s(5, 7))/\(s(8, 10))/posture-\(s(0, 4))\(s(5, 7))\(s(8, 10))T\(s(11, 13))\(s(14, 16))\(s(17, 19)).\(s(20, 23))Z.\(ext)"
     }
 
     public func run(deadline: Deadline) async -> PostureJobSummary {
