@@ -224,7 +224,7 @@ public struct Comparator: Sendable {
         where !chosen.isEmpty {
             let evidence = zip(known, flat).map { holder, values in
                 Evidence(environment: holder.0, value: chosen.prefix(10).map { path in
-                    "\(path)=\(rules.secretKeys.isSecret(path: path) ? Secrets.mask : Self.short(values[path]))"
+                    "\(path)=\(rules.secretKeys.hides(path: path, value: values[path]) ? Secrets.mask : Self.short(values[path]))"
                 }.joined(separator: "; ") + (chosen.count > 10 ? "; (\(chosen.count - 10) more)" : ""))
             }
             if let f = finding(kind, api: api, apiName: apiName, subject: key, evidence: evidence, paths: chosen) { out.append(f) }

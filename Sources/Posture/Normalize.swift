@@ -172,16 +172,22 @@ public struct SecretKeys: Sendable {
         return !name.isEmpty && pattern.matches(name)
     }
 
-    /// The value with every member whose name looks like a secret's replaced by "***" (structure kept).
-    public func masked(_ value: JSONValue) -> JSONValue {
+    /// The value with every string under a member whose name looks like a secret's replaced by "***" (structure,
+    /// numbers and booleans kept: `supportCredentials: false` tells something and hides nothing).
+    public func masked(_ value: JSONValue, under secret: Bool = false) -> JSONValue {
         switch value {
         case .object(let o):
-            return .object(JSONObject(o.members.map { m in
-                (key: m.key, value: pattern.matches(m.key) && !m.value.isNull ? JSONValue.string(Secrets.mask) : masked(m.value))
-            }))
-        case .array(let items): return .array(items.map(masked))
+            return .object(JSONObject(o.members.map { m in (key: m.key, value: masked(m.value, under: secret || pattern.matches(m.key))) }))
+        case .array(let items): return .array(items.map { masked($0, under: secret) })
+        case .string where secret: return .string(Secrets.mask)
         default: return value
         }
+    }
+
+    /// Whether a leaf at `path` is shown as "***": a string under a secret-looking name.
+    public func hides(path: String, value: JSONValue?) -> Bool {
+        guard case .string? = value else { return false }
+        return isSecret(path: path)
     }
 }
 
