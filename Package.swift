@@ -56,9 +56,9 @@ let package = Package(
         // Fuzz targets: libFuzzer with -sanitize=fuzzer (scripts/dev/fuzz.sh), a corpus replayer otherwise.
         .executableTarget(name: "apitap-fuzz", dependencies: ["AWS", "Audit", "Core", "LambdaRuntime", "Traffic"],
                           path: "Tests/Fuzz/apitap-fuzz"),
-        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core"], path: "Tests/Support/anypoint-double"),
+        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core", "TestSupport"], path: "Tests/Support/anypoint-double"),
         .target(name: "APIManagerDoubles", dependencies: ["HTTP", "Core", "AuditDoubles"], path: "Tests/Support/APIManagerDoubles"),
-        .executableTarget(name: "api-manager-double", dependencies: ["APIManagerDoubles", "Core"], path: "Tests/Support/api-manager-double"),
+        .executableTarget(name: "api-manager-double", dependencies: ["APIManagerDoubles", "Core", "TestSupport"], path: "Tests/Support/api-manager-double"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Core"]),

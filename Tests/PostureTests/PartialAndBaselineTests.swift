@@ -110,3 +110,55 @@ import Testing
         #expect(throws: BaselineError.self) { try BaselineReport.parse(Array(bad.utf8)) }
     }
 }
+
+@Suite struct OrganizationTests {
+    /// An organization with a business group below it, each with two environments; the group's Production differs.
+    static func twoGroups() throws -> APIManagerDouble {
+        var settings = APIManagerDouble.Settings()
+        settings.organizations = [.init(id: "root-org", name: "Root"), .init(id: "bg-eu", name: "EU", parent: "root-org")]
+        settings.clients = [.init(id: "c", secret: "client-secret-value", organization: "root-org", grants: ["*": [.viewAPIs, .viewPolicies, .viewContracts]])]
+        let double = try APIManagerDouble(settings)
+        let base = GeneratedOrganization(apis: 3, driftedAPIs: 0).instances["env-dev"]!
+        for (org, prefix) in [("root-org", "r"), ("bg-eu", "eu")] {
+            double.add(.init(id: "\(prefix)-sbx", name: "Sandbox", organizationID: org, isProduction: false, type: "sandbox"), instances: base)
+            var prod = base
+            // API 0 has two authentication policies (client id and HTTP Basic): both gone in the EU group's Live.
+            if org == "bg-eu" { prod[0].policies.removeAll { $0.assetID == "client-id-enforcement" || $0.assetID == "http-basic-authentication" } }
+            double.add(.init(id: "\(prefix)-live", name: "Live", organizationID: org, isProduction: false, type: "sandbox"), instances: prod)
+        }
+        return double
+    }
+
+    @Test func businessGroupsAreAuditedWhenAsked() async throws {
+        let double = try Self.twoGroups()
+        defer { double.stop() }
+        // The token's own organization only: two environments, aligned.
+        let (own, _) = try makeRunner(double, clientID: "c", secret: "client-secret-value")
+        let ownReport = await own.run(deadline: .after(milliseconds: 60_000))
+        #expect(ownReport.isComplete && ownReport.environmentLabels == ["Sandbox", "Live"] && ownReport.findings.isEmpty)
+        // With business groups, and "Live" counted as production by the pattern: the EU group's Live lacks authentication.
+        let settings = CollectionSettings(businessGroups: true, productionPattern: try FieldPatternBox("(?i)^live$"), concurrency: 4)
+        let (all, _) = try makeRunner(double, clientID: "c", secret: "client-secret-value", settings: settings)
+        let report = await all.run(deadline: .after(milliseconds: 60_000))
+        #expect(report.isComplete)
+        #expect(report.environmentLabels == ["Root/Sandbox", "EU/Sandbox", "Root/Live", "EU/Live"])
+        #expect(report.collection.organizations.map(\.name) == ["Root", "EU"])
+        let kinds = Set(report.findings.map { "\($0.kind.rawValue) \($0.subject ?? "-")" })
+        #expect(kinds == ["policy-missing \(APIManagerDouble.muleSoftGroup):client-id-enforcement",
+                          "policy-missing \(APIManagerDouble.muleSoftGroup):http-basic-authentication", "production-without-authentication EU/Live"])
+        #expect(double.stats.byRoute["hierarchy"] == 1)
+    }
+
+    @Test func environmentsAreChosenByNameOrIdInThatOrder() async throws {
+        let double = try GeneratedOrganization(apis: 60).start()
+        defer { double.stop() }
+        let (runner, _) = try makeRunner(double, settings: CollectionSettings(environments: ["env-prd", "development", "Nowhere"], concurrency: 6))
+        let report = await runner.run(deadline: .after(milliseconds: 60_000))
+        #expect(report.environmentLabels == ["Production", "Development"])
+        #expect(report.collection.missing.map(\.text) == ["Nowhere: environment could not be read: no environment of that name or id was found"])
+        #expect(PostureExit.code(report, failOn: nil) == 2)
+        // Only two environments were read: Staging's drifts are not there, Production's are.
+        #expect(!report.findings.contains { $0.kind == .presence || $0.kind == .tierLimits })
+        #expect(report.findings.contains { $0.kind == .productionWithoutAuthentication })
+    }
+}

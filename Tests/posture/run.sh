@@ -23,18 +23,6 @@ ensure_chromium() {
   apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 }
 
-# launch_double NAME ARGS...: the double in this shell (its PID reaches the cleanup list); sets launched_port.
-launch_double() {
-  local name=$1 tries=100
-  shift
-  "$double" "$@" --stats "$work/$name-stats.json" >"$work/$name.out" 2>"$work/$name.err" &
-  launched_pid=$!
-  pids+=("$launched_pid")
-  while [ "$tries" -gt 0 ] && ! grep -q '^ready ' "$work/$name.out" 2>/dev/null; do sleep 0.1; tries=$((tries - 1)); done
-  grep -q '^ready ' "$work/$name.out" || { echo "api-manager-double did not start: $(cat "$work/$name.err")" >&2; return 1; }
-  launched_port=$(awk '/^ready /{print $2}' "$work/$name.out")
-}
-
 # posture_env PORT: the settings of a run against the double on PORT, one VAR=value per line.
 posture_env() {
   printf '%s\n' "ANYPOINT_BASE_URL=http://127.0.0.1:$1" "ANYPOINT_CLIENT_ID=posture-client" \
@@ -112,7 +100,7 @@ test_baseline() {
 }
 
 test_partial_collection() {
-  launch_double partial --apis 60 --fail-env env-stg:500
+  launch_double "$double" partial --apis 60 --fail-env env-stg:500
   run_posture partial "$launched_port" --format json --output "$work/partial.json" --fail-on threat
   if [ "$status" -eq 2 ] && grep -q "Staging: apis could not be read" "$work/partial.err" &&
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if not d["complete"] and any(m["environment"]=="Staging" for m in d["missing"]) and not any("Staging" in f["environments"] for f in d["findings"]) else 1)' "$work/partial.json"; then
@@ -186,7 +174,7 @@ main() {
   [ -x "$bin" ] || { echo "no release binary at $bin: run make package" >&2; exit 1; }
   (cd "$root" && swift build --product api-manager-double >"$work/build.log" 2>&1) || { cat "$work/build.log" >&2; exit 1; }
   double="$(cd "$root" && swift build --show-bin-path)/api-manager-double"
-  launch_double double --apis 60 --throttle-every 41 --expected "$work/expected.tsv" --secrets "$work/secrets.txt"
+  launch_double "$double" double --apis 60 --throttle-every 41 --expected "$work/expected.tsv" --secrets "$work/secrets.txt"
   double_pid=$launched_pid
   port=$launched_port
   test_findings_are_exactly_the_injected_ones

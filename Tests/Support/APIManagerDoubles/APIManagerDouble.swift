@@ -333,14 +333,7 @@ public final class APIManagerDouble: Sendable {
     }
 
     static func token(_ request: ServerRequest, _ state: Locked<State>, _ now: Int64) -> ServerResponse {
-        guard request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true else {
-            return bad(state, 415, "token: form encoding expected")
-        }
-        var form: [String: String] = [:]
-        for pair in String(decoding: request.body, as: UTF8.self).split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { percentDecode(String($0)) }
-            if kv.count == 2 { form[kv[0]] = kv[1] }
-        }
+        guard let form = tokenForm(request) else { return bad(state, 415, "token: form encoding expected") }
         return state.withLock { s in
             guard form["grant_type"] == "client_credentials",
                   let client = s.settings.clients.first(where: { $0.id == form["client_id"] && $0.secret == form["client_secret"] }) else {
