@@ -141,7 +141,9 @@ public struct PostureJob: Sendable {
         } catch {
             baselineError = "reading the baseline \(store.name)/\(Self.latestJSON) failed: \(error)"
         }
-        let report = await runner.run(deadline: deadline, baseline: baseline)
+        // Keep time for writing the reports and delivering the findings after a collection cut short by the deadline.
+        let reserve = min(15_000, deadline.remainingMilliseconds() / 4)
+        let report = await runner.run(deadline: Deadline(epoch: deadline.epoch.adding(milliseconds: -reserve)), baseline: baseline)
         var summary = PostureJobSummary(report: report)
         summary.baselineFound = baseline != nil
         if let baselineError { summary.error = baselineError; return summary }
