@@ -23,6 +23,7 @@ import Testing
         #expect(double.stats.badRequests.isEmpty, "\(double.stats.badRequests.prefix(5))")
         #expect(double.stats.throttled > 10, "the 429 path was not exercised")
         #expect(double.stats.byRoute["apis"] == 27)
+        #expect(double.stats.maxInFlight <= 6, "more requests in flight than POSTURE_CONCURRENCY allows")
         #expect(report.comparison.apis.count == 60)
         let got = Set(report.findings.map(\.expectedForm))
         let missing = org.expected.subtracting(got), extra = got.subtracting(org.expected)
