@@ -60,7 +60,8 @@ public struct APIView: Sendable {
     /// Environment label → instance.
     public var instances: [String: InstanceSnapshot]
     public var status: APIStatus
-    /// Some part of it could not be read: ALIGNED then means "aligned as far as was read".
+    /// Some part of it, or the API list of an environment, could not be read: ALIGNED then means "aligned as far as
+    /// was read".
     public var incomplete: Bool
 }
 
@@ -101,7 +102,8 @@ public struct Comparator: Sendable {
             let status: APIStatus = worst == .threat ? .threat : worst == .drift ? .drift : .aligned
             var instances: [String: InstanceSnapshot] = [:]
             for p in present { instances[envs[p.env].environment.label] = p.instance }
-            let incomplete = missing.contains { $0.api == first.apiKey }
+            // A part of it not read, or an environment whose API list was not read (it may be deployed there).
+            let incomplete = missing.contains { $0.api == first.apiKey } || collected.count < envs.count
             views.append(APIView(key: key, groupID: first.groupID, assetID: first.assetID, name: first.assetName, label: first.instanceLabel,
                                  instances: instances, status: status, incomplete: incomplete))
             findings += mine

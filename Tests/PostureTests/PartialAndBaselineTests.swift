@@ -26,6 +26,7 @@ import Testing
         // Nothing is concluded about Staging: no finding names it, and no API is "not deployed" there.
         #expect(!report.findings.contains { $0.environments.contains("Staging") }, "\(report.findings.filter { $0.environments.contains("Staging") }.map(\.message))")
         #expect(!report.findings.contains { $0.kind == .presence })
+        #expect(report.comparison.apis.allSatisfy { $0.incomplete })
         // What Development and Production show is still found (drifts that do not involve Staging).
         let got = Set(report.findings.map(\.expectedForm))
         for kind in ["version", "status", "policy-disabled", "tier-missing", "production-without-authentication"] {
