@@ -50,6 +50,14 @@ import Testing
             #expect(!org.secrets.contains { text.contains($0) }, "\(key) shows a secret")
         }
 
+        // `apitap posture --baseline s3://...` reads the same object.
+        let fromS3 = try await BaselineSource.load("s3://posture-reports/posture/latest.json", aws: aws, deadline: .after(milliseconds: 10_000))
+        #expect(fromS3.findings.map(\.id) == first.report.findings.map(\.id))
+        await #expect(throws: BaselineError.self) {
+            try await BaselineSource.load("s3://posture-reports/posture/none.json", aws: aws, deadline: .after(milliseconds: 10_000))
+        }
+        await #expect(throws: BaselineError.self) { try await BaselineSource.load("s3://posture-reports", aws: aws, deadline: .after(milliseconds: 10_000)) }
+
         // Second run: one drift fixed, one introduced.
         let fixed = try #require(org.drifts.first { $0.value == .tierLimits }?.key)
         let broken = try #require((0..<60).first { org.drifts[$0] == nil })
