@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTP", "Core"], path: "Tests/Support/TestSupport"),
         .target(name: "AuditDoubles", dependencies: ["HTTP", "Core", "TestSupport"], path: "Tests/Support/AuditDoubles"),
         // Fuzz targets: libFuzzer with -sanitize=fuzzer (scripts/dev/fuzz.sh), a corpus replayer otherwise.
-        .executableTarget(name: "apitap-fuzz", dependencies: ["AWS", "Audit", "Core", "LambdaRuntime", "Traffic"],
+        .executableTarget(name: "apitap-fuzz", dependencies: ["AWS", "Audit", "Core", "LambdaRuntime", "Posture", "Traffic"],
                           path: "Tests/Fuzz/apitap-fuzz"),
         .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core", "TestSupport"], path: "Tests/Support/anypoint-double"),
         .target(name: "APIManagerDoubles", dependencies: ["HTTP", "Core", "AuditDoubles"], path: "Tests/Support/APIManagerDoubles"),
