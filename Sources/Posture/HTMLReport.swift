@@ -12,6 +12,7 @@ extension PostureReport {
 
     public func htmlContext() -> TemplateValue {
         let envs = collection.environments.map(\.environment)
+        let unread = unreadEnvironments
         func s(_ text: String) -> TemplateValue { .string(text) }
         var groups: [String] = []
         for api in comparison.apis where !groups.contains(api.groupID) { groups.append(api.groupID) }
@@ -19,7 +20,7 @@ extension PostureReport {
             let mine = findings.filter { $0.api == api.key }
             let cells: [TemplateValue] = envs.map { env in
                 guard let i = api.instances[env.label] else {
-                    return .object(["environment": s(env.label), "deployed": .bool(false)])
+                    return .object(["environment": s(env.label), "deployed": .bool(false), "notRead": .bool(unread.contains(env.label))])
                 }
                 let policies: TemplateValue = i.policies.value.map { list in .list(list.map { p in
                     .object(["name": s(p.displayName), "version": s(p.assetVersion ?? "-"), "disabled": .bool(p.disabled),
@@ -128,7 +129,7 @@ pre{white-space:pre-wrap;word-break:break-all;margin:0;font-size:.8em}
 <td><button class="open" data-target="detail-{{anchor}}">{{name}}</button><div class="key">{{key}}</div></td>
 <td>{{groupId}}</td>
 {{#cells}}
-<td class="cell">{{#deployed}}<div>{{version}}</div><div class="muted">instance {{instanceId}} · {{status}}</div><div class="muted">{{policyCount}} policies · {{tierCount}} tiers · {{contractCount}} contracts</div>{{/deployed}}{{^deployed}}<span class="nd">NOT DEPLOYED</span>{{/deployed}}</td>
+<td class="cell">{{#deployed}}<div>{{version}}</div><div class="muted">instance {{instanceId}} · {{status}}</div><div class="muted">{{policyCount}} policies · {{tierCount}} tiers · {{contractCount}} contracts</div>{{/deployed}}{{^deployed}}{{#notRead}}<span class="muted">NOT READ</span>{{/notRead}}{{^notRead}}<span class="nd">NOT DEPLOYED</span>{{/notRead}}{{/deployed}}</td>
 {{/cells}}
 <td><span class="status {{status}}">{{status}}</span>{{#incomplete}} <span class="muted">(incomplete)</span>{{/incomplete}}</td>
 <td>{{findingCount}}</td>
@@ -138,7 +139,7 @@ pre{white-space:pre-wrap;word-break:break-all;margin:0;font-size:.8em}
 <table class="drilldown">
 <thead><tr><th></th>{{#cells}}<th>{{environment}}</th>{{/cells}}</tr></thead>
 <tbody>
-<tr class="section-policies"><th>Policies</th>{{#cells}}<td>{{#deployed}}{{#policies}}<div class="policy"><strong>{{name}}</strong> {{version}} · {{class}}{{#disabled}} · <em>disabled</em>{{/disabled}}<pre>{{config}}</pre></div>{{/policies}}{{policiesMissing}}{{/deployed}}{{^deployed}}<span class="nd">NOT DEPLOYED</span>{{/deployed}}</td>{{/cells}}</tr>
+<tr class="section-policies"><th>Policies</th>{{#cells}}<td>{{#deployed}}{{#policies}}<div class="policy"><strong>{{name}}</strong> {{version}} · {{class}}{{#disabled}} · <em>disabled</em>{{/disabled}}<pre>{{config}}</pre></div>{{/policies}}{{policiesMissing}}{{/deployed}}{{^deployed}}{{#notRead}}<span class="muted">NOT READ</span>{{/notRead}}{{^notRead}}<span class="nd">NOT DEPLOYED</span>{{/notRead}}{{/deployed}}</td>{{/cells}}</tr>
 <tr class="section-tiers"><th>SLA tiers</th>{{#cells}}<td>{{#deployed}}{{#tiers}}<div class="tier"><strong>{{name}}</strong> {{limits}} · {{status}}</div>{{/tiers}}{{tiersMissing}}{{/deployed}}</td>{{/cells}}</tr>
 <tr class="section-contracts"><th>Contracts</th>{{#cells}}<td>{{#deployed}}{{#contracts}}<div class="contract"><strong>{{application}}</strong> on {{tier}} · {{status}}</div>{{/contracts}}{{contractsMissing}}{{/deployed}}</td>{{/cells}}</tr>
 </tbody>

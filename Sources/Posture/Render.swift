@@ -18,7 +18,7 @@ extension PostureReport {
 
     /// What a cell of the overview shows for an API in an environment.
     func cell(_ api: APIView, _ env: String) -> String {
-        guard let i = api.instances[env] else { return "NOT DEPLOYED" }
+        guard let i = api.instances[env] else { return unreadEnvironments.contains(env) ? "NOT READ" : "NOT DEPLOYED" }
         return "\(i.assetVersion ?? "-") #\(i.id)"
     }
 
@@ -107,7 +107,7 @@ extension PostureReport {
         out += "|---|" + envs.map { _ in "---|" }.joined() + "---|\n"
         for api in comparison.apis {
             out += "| " + esc(api.name + (api.label.map { " (\($0))" } ?? "")) + " | " + envs.map { esc(cell(api, $0)) }.joined(separator: " | ")
-                + " | " + api.status.rawValue + " |\n"
+                + " | " + api.status.rawValue + (api.incomplete ? " (incomplete)" : "") + " |\n"
         }
         if !findings.isEmpty {
             out += "\n## Findings\n\n| Severity | API | Kind | Subject | Evidence |\n|---|---|---|---|---|\n"

@@ -96,6 +96,11 @@ public struct PostureReport: Sendable {
     public var isComplete: Bool { collection.isComplete }
     public var environmentLabels: [String] { collection.environments.map(\.environment.label) }
 
+    /// Environments whose API list could not be read: an API missing there is not "not deployed".
+    public var unreadEnvironments: Set<String> {
+        Set(collection.environments.filter { $0.instances.value == nil }.map(\.environment.label))
+    }
+
     /// Environments with a part that could not be read (the baseline diff does not resolve findings about them).
     public var incompleteEnvironments: Set<String> { Set(collection.missing.map(\.environment)) }
 

@@ -32,6 +32,9 @@ import Testing
         for kind in ["version", "status", "policy-disabled", "tier-missing", "production-without-authentication"] {
             #expect(got.contains { $0.kind == kind }, "\(kind) between Development and Production was not found")
         }
+        // Staging is "not read", never "not deployed".
+        #expect(report.table().contains("NOT READ") && !report.table().contains("NOT DEPLOYED"))
+        #expect(report.html().contains("NOT READ") && !report.html().contains(">NOT DEPLOYED<"))
         // Every format says so.
         for (format, text) in allOutputs(report) where format != "csv" {
             #expect(text.contains("Staging") && (text.lowercased().contains("incomplete") || text.contains("\"complete\":false")), "\(format) does not say what is missing")
