@@ -190,7 +190,8 @@ public struct PostureJob: Sendable {
         return summary
     }
 
-    /// New and resolved findings as sink records. The key depends on the change, the finding and the baseline it was
+    /// New and resolved findings as sink records (syslog MSGID `posture:new` or `posture:resolved`: RFC 5424 allows 32
+    /// characters, fewer than some kinds have; the kind is in the record). The key depends on the change, the finding and the baseline it was
     /// found against: a retried run (the baseline not yet replaced) sends the same keys.
     public static func records(_ report: PostureReport, baselineStamp: String) -> [ExportRecord] {
         let diff = report.baseline
@@ -212,7 +213,7 @@ public struct PostureJob: Sendable {
                 w.key("finding"); w.raw(json: PostureReport.json(f))
                 w.endObject()
                 out.append(ExportRecord(kind: .finding, key: key, organizationID: organization, timestamp: report.generatedAt,
-                                        msgID: "posture:" + f.kind.rawValue, severity: change == "resolved" ? .informational : f.severity.syslog,
+                                        msgID: "posture:" + change, severity: change == "resolved" ? .informational : f.severity.syslog,
                                         json: w.bytes))
             }
         }

@@ -1,6 +1,7 @@
 // The rules file (severities, kinds switched off, expected differences, extra classes), the settings (every problem at
 // once), the three policy shapes normalised alike, and the CSV quoting.
 import APIManagerDoubles
+import Audit
 import Foundation
 import Core
 import Testing
@@ -124,5 +125,33 @@ import Testing
         }
         let masked = keys.masked(try JSONReader.parse("{\"user\": \"u\", \"creds\": {\"password\": \"p\"}, \"list\": [{\"token\": \"t\"}]}"))
         #expect(masked.compactText == "{\"user\":\"u\",\"creds\":{\"password\":\"***\"},\"list\":[{\"token\":\"***\"}]}")
+    }
+}
+
+@Suite struct RecordTests {
+    @Test func findingsBecomeSinkRecordsWithTheirSyslogSeverity() throws {
+        let threat = Finding(kind: .productionWithoutAuthentication, severity: .threat, api: "g:a/v1", apiName: "A", subject: "Production",
+                             environments: ["Production", "Dev"], evidence: [Evidence(environment: "Production", value: "no authentication policy")])
+        let drift = Finding(kind: .tierMissing, severity: .drift, api: "g:a/v1", apiName: "A", subject: "Gold", environments: ["Dev"], evidence: [])
+        let info = Finding(kind: .policyConfigExpected, severity: .info, api: "g:b/v1", apiName: "B", subject: "cors", environments: [], evidence: [])
+        let gone = Finding(kind: .contractMissing, severity: .drift, api: "g:c/v1", apiName: "C", subject: "app", environments: [], evidence: [])
+        var report = PostureReport(
+            collection: PostureCollection(organizations: [("org-1", "Org")], environments: [], problems: [], requests: 0, startedAt: .now(), durationMs: 0),
+            comparison: PostureComparison(apis: [], findings: [threat, drift, info]), secretKeys: try SecretKeys(), generatedAt: EpochMillis(1_796_400_000_000))
+        report.baseline = BaselineDiff(source: "latest.json", generatedAt: "2026-12-03T00:00:00.000Z", new: [threat, drift, info], resolved: [gone],
+                                       changed: [], unchanged: 0, notRechecked: [])
+        let records = PostureJob.records(report, baselineStamp: "2026-12-03T00:00:00.000Z")
+        #expect(records.map(\.severity) == [.critical, .warning, .notice, .informational])
+        #expect(records.map(\.msgID) == ["posture:new", "posture:new", "posture:new", "posture:resolved"])
+        #expect(records.allSatisfy { $0.kind == .finding && $0.organizationID == "org-1" })
+        let json = try JSONReader.parse(records[3].json)
+        #expect(json["change"]?.stringValue == "resolved" && json["finding"]?["subject"]?.stringValue == "app")
+        // The same change against the same baseline has the same key: a retried run repeats, recognisably.
+        #expect(PostureJob.records(report, baselineStamp: "2026-12-03T00:00:00.000Z").map(\.key) == records.map(\.key))
+        #expect(Set(records.map(\.key)).count == 4)
+        // Syslog: PRI = facility × 8 + severity (local5 = 21: a threat is <170>, critical).
+        let line = String(decoding: SyslogFormatter(facility: 21, hostname: "anypoint.mulesoft.com").format(records[0], exportedAt: report.generatedAt), as: UTF8.self)
+        #expect(line.contains("<170>1 "), "\(line.prefix(80))")
+        #expect(line.contains(" posture:new [") && line.contains("\"kind\":\"production-without-authentication\""))
     }
 }
