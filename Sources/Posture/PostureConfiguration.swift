@@ -57,16 +57,18 @@ public struct PostureConfiguration: Sendable {
         }
         let sinks = AuditConfiguration.parseSinks(&p, required: false)
         if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
+        let businessGroups = p.bool("POSTURE_BUSINESS_GROUPS", default: false), environments = p.list("POSTURE_ENVIRONMENTS")
+        let concurrency = p.int("POSTURE_CONCURRENCY", default: 8, range: 1...64)
+        let pace = p.int("POSTURE_RATE_LIMIT_PER_MINUTE", default: AuditConfiguration.defaultPace(baseURL: anypoint.baseURL), range: 1...100_000)
+        let pageSize = p.int("POSTURE_PAGE_SIZE", default: 100, range: 1...100)
+        let margin = p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300)
+        guard p.problems.isEmpty, let rules, let clientID = anypoint.clientID, let secret = anypoint.secret else { return (nil, p.problems) }
         let config = PostureConfiguration(
-            baseURL: anypoint.baseURL, clientID: anypoint.clientID ?? "", secret: anypoint.secret ?? .value(""),
-            organizationIDs: anypoint.organizationIDs, businessGroups: p.bool("POSTURE_BUSINESS_GROUPS", default: false),
-            environments: p.list("POSTURE_ENVIRONMENTS"), productionPattern: pattern, rules: rules ?? PostureRules.fallback,
-            rulesSource: rulesSource, concurrency: p.int("POSTURE_CONCURRENCY", default: 8, range: 1...64),
-            requestsPerMinute: p.int("POSTURE_RATE_LIMIT_PER_MINUTE", default: AuditConfiguration.defaultPace(baseURL: anypoint.baseURL), range: 1...100_000),
-            pageSize: p.int("POSTURE_PAGE_SIZE", default: 100, range: 1...100),
-            reportURI: report, sinks: sinks,
-            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300))
-        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+            baseURL: anypoint.baseURL, clientID: clientID, secret: secret, organizationIDs: anypoint.organizationIDs,
+            businessGroups: businessGroups, environments: environments, productionPattern: pattern, rules: rules,
+            rulesSource: rulesSource, concurrency: concurrency, requestsPerMinute: pace, pageSize: pageSize,
+            reportURI: report, sinks: sinks, deadlineMarginSeconds: margin)
+        return (config, [])
     }
 
     public var collectionSettings: CollectionSettings {
@@ -81,14 +83,6 @@ public struct PostureConfiguration: Sendable {
          ("environments", environments.isEmpty ? "(all)" : environments.joined(separator: ",")),
          ("rules", rulesSource ?? "(built-in)"), ("report", reportURI?.description ?? "-"),
          ("sinks", sinks.targets.map(\.description).joined(separator: ",")), ("requestsPerMinute", String(requestsPerMinute))]
-    }
-}
-
-extension PostureRules {
-    /// Only reached when the built-in secret pattern fails to compile, which a test rules out.
-    static var fallback: PostureRules {
-        // The pattern is a constant known to compile; the force is a programming error, never an input error.
-        try! PostureRules()
     }
 }
 
