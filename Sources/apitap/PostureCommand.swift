@@ -42,9 +42,9 @@ struct PostureCommand: AsyncParsableCommand {
     var timeout: Int = 840
 
     func run() async throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
         let threshold = try failOn.map { text -> Severity in
-            guard let s = Severity(rawValue: text.lowercased()) else { throw ValidationError("--fail-on must be threat, drift or info") }
+            guard let s = Severity(rawValue: text.lowercased()) else { throw usageProblem("--fail-on must be threat, drift or info") }
             return s
         }
         var env = ProcessEnvironment.current

@@ -76,8 +76,8 @@ test_exit_codes() {
   run_posture fail-threat "$port" --format json --fail-on threat; threat=$status
   run_posture fail-drift "$port" --format json --fail-on drift; drift=$status
   run_posture fail-bad "$port" --fail-on loud; info=$status
-  if [ "$threat" -eq 1 ] && [ "$drift" -eq 1 ] && [ "$info" -eq 64 ]; then
-    pass "--fail-on threat and --fail-on drift exit 1 when such findings exist; a bad --fail-on is a usage error"
+  if [ "$threat" -eq 1 ] && [ "$drift" -eq 1 ] && [ "$info" -eq 2 ] && grep -q "^error: --fail-on must be" "$work/fail-bad.err"; then
+    pass "--fail-on threat and --fail-on drift exit 1 when such findings exist; a bad --fail-on exits 2 with one error line"
   else
     fail "exit codes" "threat $threat, drift $drift, bad $info" "$(cat "$work/fail-bad.err")"
   fi
