@@ -43,6 +43,7 @@ bench: package ## Benchmarks, about 8 minutes (figures recorded in docs/benchmar
 	$$($(RELEASE) --show-bin-path)/apitap-bench tick
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit-pacer
+	$$($(RELEASE) --show-bin-path)/apitap-bench posture
 
 fuzz: ## libFuzzer over stitch, events and settings for FUZZ_SECONDS (default 600; make test runs 60)
 	@scripts/dev/deps.sh build

@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Property tests (tests only, never linked into the product).
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // The reference renderer the HTML report's template is checked against (tests only: it imports Foundation).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries, as system libraries, plus typed shims for their variadic/macro entry points.
@@ -34,16 +36,17 @@ let package = Package(
         .target(name: "AWS", dependencies: ["HTTP", "Core", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Traffic", dependencies: ["Core", "Pipeline", "HTTP", "AWS"]),
         .target(name: "Audit", dependencies: ["Core", "Pipeline", "HTTP", "AWS", "CCurl", "CRelp"]),
+        .target(name: "Posture", dependencies: ["Core", "Pipeline", "HTTP", "AWS", "Audit"]),
         .executableTarget(
             name: "apitap",
             dependencies: [
-                "LambdaRuntime", "HTTP", "Core", "Pipeline", "Traffic", "AWS", "Audit",
+                "LambdaRuntime", "HTTP", "Core", "Pipeline", "Traffic", "AWS", "Audit", "Posture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "apitap-bench",
-            dependencies: ["LambdaRuntime", "HTTP", "Core", "Pipeline", "Traffic", "AWS", "Audit", "AuditDoubles"],
+            dependencies: ["LambdaRuntime", "HTTP", "Core", "Pipeline", "Traffic", "AWS", "Audit", "AuditDoubles", "Posture", "APIManagerDoubles"],
             path: "Benchmarks/apitap-bench"
         ),
 
@@ -51,9 +54,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTP", "Core"], path: "Tests/Support/TestSupport"),
         .target(name: "AuditDoubles", dependencies: ["HTTP", "Core", "TestSupport"], path: "Tests/Support/AuditDoubles"),
         // Fuzz targets: libFuzzer with -sanitize=fuzzer (scripts/dev/fuzz.sh), a corpus replayer otherwise.
-        .executableTarget(name: "apitap-fuzz", dependencies: ["AWS", "Audit", "Core", "LambdaRuntime", "Traffic"],
+        .executableTarget(name: "apitap-fuzz", dependencies: ["AWS", "Audit", "Core", "LambdaRuntime", "Posture", "Traffic"],
                           path: "Tests/Fuzz/apitap-fuzz"),
-        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core"], path: "Tests/Support/anypoint-double"),
+        .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core", "TestSupport"], path: "Tests/Support/anypoint-double"),
+        .target(name: "APIManagerDoubles", dependencies: ["HTTP", "Core", "AuditDoubles"], path: "Tests/Support/APIManagerDoubles"),
+        .executableTarget(name: "api-manager-double", dependencies: ["APIManagerDoubles", "Core", "TestSupport"], path: "Tests/Support/api-manager-double"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Core"]),
@@ -64,5 +69,9 @@ let package = Package(
         .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Core", "Pipeline", "TestSupport"]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Core"]),
+        .testTarget(name: "PostureTests", dependencies: [
+            "Posture", "APIManagerDoubles", "Audit", "AWS", "HTTP", "Core", "Pipeline", "TestSupport",
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
     ]
 )

@@ -31,6 +31,21 @@ wait_for_port() {
   return 1
 }
 
+# launch_double BIN NAME ARGS...: a double process in this shell (its PID reaches the cleanup list), its output in
+# $work/NAME.out and .err, its counters in $work/NAME-stats.json; sets launched_pid, and launched_port once the double
+# says "ready PORT".
+# shellcheck disable=SC2034  # launched_pid and launched_port are read by the including suite
+launch_double() {
+  local bin=$1 name=$2 tries=100
+  shift 2
+  "$bin" "$@" --stats "$work/$name-stats.json" >"$work/$name.out" 2>"$work/$name.err" &
+  launched_pid=$!
+  pids+=("$launched_pid")
+  while [ "$tries" -gt 0 ] && ! grep -q '^ready ' "$work/$name.out" 2>/dev/null; do sleep 0.1; tries=$((tries - 1)); done
+  grep -q '^ready ' "$work/$name.out" || { echo "${bin##*/} did not start: $(cat "$work/$name.err")" >&2; return 1; }
+  launched_port=$(awk '/^ready /{print $2}' "$work/$name.out")
+}
+
 # make_ca: a test CA and a server certificate for 127.0.0.1 signed by it, in $work (ca.pem, server.pem, server.key).
 make_ca() {
   (cd "$work" &&

@@ -9,7 +9,7 @@ import Pipeline
 
 typealias Rows = [(name: String, value: Double, unit: String)]
 
-private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
 private func processCPUSeconds() -> Double {
     var u = rusage()

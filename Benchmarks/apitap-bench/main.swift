@@ -1,4 +1,4 @@
-// `make bench`: throughput of the hot paths (stitching, audit export), the audit pacer's accuracy, and the runtime's
+// `make bench`: throughput of the hot paths (stitching, audit export, posture collection), the audit pacer's accuracy, and the runtime's
 // cold start, idle memory and package size.
 import Glibc
 import HTTP
@@ -37,6 +37,9 @@ if wanted("audit") {
 // Whole minutes of wall time: only when asked for (`apitap-bench audit-pacer`).
 if only.contains("audit-pacer") {
     report(await auditPacerBenchmark())
+}
+if wanted("posture") {
+    report(await postureBenchmark())
 }
 if wanted("runtime") {
     report(RuntimeBenchmarks(stage: stage).run())

@@ -64,10 +64,15 @@ public actor AnypointClient {
     /// The length of the control plane's rate window (a minute; tests shorten it).
     private let rateWindowMs: Int64
     private let retry: RetryPolicy
+    /// The Audit Log Query API answers 503 until the rate window ends; other APIs (API Manager) mean "unavailable",
+    /// retried with backoff like a 429.
+    private let serviceUnavailableIsRateWindow: Bool
     public private(set) var counters = AnypointCounters()
 
     public init(baseURL: String, http: HTTPClient, tokens: ClientCredentialsTokenProvider, requestsPerMinute: Int,
-                rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20))) {
+                rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20)),
+                serviceUnavailableIsRateWindow: Bool = true) {
+        self.serviceUnavailableIsRateWindow = serviceUnavailableIsRateWindow
         self.baseURL = baseURL
         self.http = http
         self.tokens = tokens
@@ -108,6 +113,14 @@ public actor AnypointClient {
         let body = try await call(.POST, path: path, body: q.body, deadline: deadline)
         do { return try AuditPage.decode(body) } catch {
             throw AnypointError(.decode, "the audit query answer for \(q.organizationID) is not the expected JSON (\(error))")
+        }
+    }
+
+    /// `GET path` (relative to the control plane), with the same pacing, token renewal and retries as every other call:
+    /// for callers outside the audit export (the posture audit's API Manager reads).
+    public func get(_ path: String, deadline: Deadline) async throws(AnypointError) -> [UInt8] {
+        do { return try await call(.GET, path: path, body: [], deadline: deadline) } catch let e as AnypointError { throw e } catch {
+            throw AnypointError(.request, "GET \(path): \(error)")
         }
     }
 
@@ -157,7 +170,7 @@ public actor AnypointClient {
                 }
                 renewed = true
                 continue
-            case 503:
+            case 503 where serviceUnavailableIsRateWindow:
                 // Over the per-IP limit, the control plane answers 503 until its minute ends: wait for the next one.
                 let now = EpochMillis.now().value
                 var wait = rateWindowMs - (now % rateWindowMs) + min(250, rateWindowMs / 20)

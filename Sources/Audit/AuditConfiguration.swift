@@ -161,6 +161,21 @@ public struct SinkParseError: Error, Sendable, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// The sinks of `AUDIT_SINKS` and what building them needs.
+public struct SinkSettings: Sendable {
+    public var targets: [SinkTarget]
+    /// The collector's token (`AUDIT_HTTP_TOKEN`, or `AUDIT_HTTP_TOKEN_ARN` in Secrets Manager).
+    public var httpToken: SecretReference?
+    public var syslogFacility: Int
+    public var maxHTTPBatchBytes: Int
+    public init(targets: [SinkTarget], httpToken: SecretReference? = nil, syslogFacility: Int = 13, maxHTTPBatchBytes: Int = 1_000_000) {
+        self.targets = targets
+        self.httpToken = httpToken
+        self.syslogFacility = syslogFacility
+        self.maxHTTPBatchBytes = maxHTTPBatchBytes
+    }
+}
+
 public struct AuditConfiguration: Sendable {
 
     public static let usBaseURL = "https://anypoint.mulesoft.com"
@@ -209,20 +224,9 @@ public struct AuditConfiguration: Sendable {
     /// Parses and validates; the configuration, or nil with every problem found.
     public static func parse(_ env: [String: String]) -> (AuditConfiguration?, [String]) {
         var p = SettingParser(env)
-        var base = p.string("ANYPOINT_BASE_URL") ?? usBaseURL
-        while base.hasSuffix("/") { base.removeLast() }
-        let lowerBase = base.lowercased()
-        if !(lowerBase.hasPrefix("https://") || lowerBase.hasPrefix("http://")) || base.count < 10 || base.contains(" ") {
-            p.problems.append("ANYPOINT_BASE_URL is not an http(s) URL (US \(usBaseURL), EU \(euBaseURL), Gov \(govBaseURL))")
-        } else if lowerBase.hasPrefix("http://") && !isLoopback(lowerBase) {
-            // The client secret and every audit entry would cross the network in the clear.
-            p.problems.append("ANYPOINT_BASE_URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
-        }
-        let clientID = p.string("ANYPOINT_CLIENT_ID")
-        if clientID == nil { p.problems.append("ANYPOINT_CLIENT_ID is not set (the Connected App's client id)") }
-        let secret = p.secret("ANYPOINT_CLIENT_SECRET")
-        if secret == nil { p.problems.append("ANYPOINT_CLIENT_SECRET or ANYPOINT_CLIENT_SECRET_ARN is required") }
-        let orgs = p.list("ANYPOINT_ORG_IDS")
+        let anypoint = parseAnypoint(&p)
+        let base = anypoint.baseURL, clientID: String? = anypoint.clientID, secret: SecretReference? = anypoint.secret
+        let orgs = anypoint.organizationIDs
         let start: AuditStart
         if let text = p.string("AUDIT_START") {
             if let s = AuditStart.parse(text) { start = s } else {
@@ -243,9 +247,55 @@ public struct AuditConfiguration: Sendable {
         if p.string("AUDIT_SUBACTIONS") != nil {
             p.problems.append("AUDIT_SUBACTIONS is not supported: the Audit Log Query API does not confirm a subactions filter (use AUDIT_ACTIONS, AUDIT_OBJECT_TYPES or AUDIT_OBJECT_IDS)")
         }
+        let sinkSettings = parseSinks(&p, required: true)
+        let sinks = sinkSettings.targets, httpToken = sinkSettings.httpToken
+        let alertRules = readAlertRules(p.string("AUDIT_ALERT_RULES"), problems: &p.problems)
+        if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
+        let stateURI = p.string("STATE_URI")
+        if let stateURI {
+            // Checked with every other setting, before anything is created.
+            do { _ = try StateURI.parse(stateURI) } catch { p.problems.append(error.description) }
+        }
+        let defaultPace = defaultPace(baseURL: base)
+        let config = AuditConfiguration(
+            baseURL: base, clientID: clientID ?? "", secret: secret ?? .value(""), organizationIDs: orgs,
+            overlapSeconds: p.int("AUDIT_OVERLAP_SECONDS", default: 600, range: 0...86_400),
+            lagSeconds: p.int("AUDIT_LAG_SECONDS", default: 60, range: 0...3_600),
+            start: start, filters: filters,
+            requestsPerMinute: p.int("AUDIT_RATE_LIMIT_PER_MINUTE", default: defaultPace, range: 1...100_000),
+            sinks: sinks, httpToken: httpToken,
+            otelAttributes: p.bool("AUDIT_OTEL_ATTRIBUTES", default: false),
+            alertRules: alertRules, stateURI: stateURI,
+            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300),
+            syslogFacility: sinkSettings.syslogFacility, maxHTTPBatchBytes: sinkSettings.maxHTTPBatchBytes,
+            maxPagesPerWindow: p.int("AUDIT_MAX_PAGES_PER_WINDOW", default: defaultMaxPagesPerWindow, range: 10...100_000_000))
+        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+    }
+
+    /// The control plane and the Connected App (`ANYPOINT_*`), read the same way by every job that talks to Anypoint.
+    public static func parseAnypoint(_ p: inout SettingParser) -> (baseURL: String, clientID: String?, secret: SecretReference?, organizationIDs: [String]) {
+        var base = p.string("ANYPOINT_BASE_URL") ?? usBaseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        let lowerBase = base.lowercased()
+        if !(lowerBase.hasPrefix("https://") || lowerBase.hasPrefix("http://")) || base.count < 10 || base.contains(" ") {
+            p.problems.append("ANYPOINT_BASE_URL is not an http(s) URL (US \(usBaseURL), EU \(euBaseURL), Gov \(govBaseURL))")
+        } else if lowerBase.hasPrefix("http://") && !isLoopback(lowerBase) {
+            // The client secret and everything read would cross the network in the clear.
+            p.problems.append("ANYPOINT_BASE_URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
+        }
+        let clientID = p.string("ANYPOINT_CLIENT_ID")
+        if clientID == nil { p.problems.append("ANYPOINT_CLIENT_ID is not set (the Connected App's client id)") }
+        let secret = p.secret("ANYPOINT_CLIENT_SECRET")
+        if secret == nil { p.problems.append("ANYPOINT_CLIENT_SECRET or ANYPOINT_CLIENT_SECRET_ARN is required") }
+        return (base, clientID, secret, p.list("ANYPOINT_ORG_IDS"))
+    }
+
+    /// `AUDIT_SINKS` and the settings of its sinks, read the same way by every job that delivers records to them (the
+    /// audit export, the posture audit's findings).
+    public static func parseSinks(_ p: inout SettingParser, required: Bool) -> SinkSettings {
         var sinks: [SinkTarget] = []
         let sinkItems = p.list("AUDIT_SINKS")
-        if sinkItems.isEmpty { p.problems.append("AUDIT_SINKS is not set (a comma list: syslog+tcp://host:port, syslog+relp://host:port, s3://bucket/prefix, https://collector, file:///path)") }
+        if sinkItems.isEmpty && required { p.problems.append("AUDIT_SINKS is not set (a comma list: syslog+tcp://host:port, syslog+relp://host:port, s3://bucket/prefix, https://collector, file:///path)") }
         for item in sinkItems {
             switch SinkTarget.parse(item) {
             case .success(let s): sinks.append(s)
@@ -268,28 +318,9 @@ public struct AuditConfiguration: Sendable {
         if sinks.contains(where: { if case .http(let u) = $0 { return u.lowercased().hasPrefix("http://") && !Self.isLoopback(u) }; return false }) {
             p.problems.append("AUDIT_SINKS: a collector URL must be https:// (http:// is accepted for 127.0.0.1 and localhost only)")
         }
-        let alertRules = readAlertRules(p.string("AUDIT_ALERT_RULES"), problems: &p.problems)
-        if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
-        let stateURI = p.string("STATE_URI")
-        if let stateURI {
-            // Checked with every other setting, before anything is created.
-            do { _ = try StateURI.parse(stateURI) } catch { p.problems.append(error.description) }
-        }
-        let defaultPace = defaultPace(baseURL: base)
-        let config = AuditConfiguration(
-            baseURL: base, clientID: clientID ?? "", secret: secret ?? .value(""), organizationIDs: orgs,
-            overlapSeconds: p.int("AUDIT_OVERLAP_SECONDS", default: 600, range: 0...86_400),
-            lagSeconds: p.int("AUDIT_LAG_SECONDS", default: 60, range: 0...3_600),
-            start: start, filters: filters,
-            requestsPerMinute: p.int("AUDIT_RATE_LIMIT_PER_MINUTE", default: defaultPace, range: 1...100_000),
-            sinks: sinks, httpToken: httpToken,
-            otelAttributes: p.bool("AUDIT_OTEL_ATTRIBUTES", default: false),
-            alertRules: alertRules, stateURI: stateURI,
-            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300),
-            syslogFacility: p.int("AUDIT_SYSLOG_FACILITY", default: 13, range: 0...23),
-            maxHTTPBatchBytes: p.int("AUDIT_HTTP_MAX_BATCH_BYTES", default: 1_000_000, range: 4_096...10_000_000),
-            maxPagesPerWindow: p.int("AUDIT_MAX_PAGES_PER_WINDOW", default: defaultMaxPagesPerWindow, range: 10...100_000_000))
-        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+        return SinkSettings(targets: sinks, httpToken: httpToken,
+                            syslogFacility: p.int("AUDIT_SYSLOG_FACILITY", default: 13, range: 0...23),
+                            maxHTTPBatchBytes: p.int("AUDIT_HTTP_MAX_BATCH_BYTES", default: 1_000_000, range: 4_096...10_000_000))
     }
 
     /// The rules a source names (inline JSON starting with `{`, else a file), or the built-in ones; a problem is listed

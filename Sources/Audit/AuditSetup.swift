@@ -35,10 +35,33 @@ public enum AuditSetup {
 
         let rules = config.alertRules
 
-        let host = config.baseURL.split(separator: "/").dropFirst().first.map(String.init) ?? "-"
-        let formatter = SyslogFormatter(facility: config.syslogFacility, hostname: host)
+        let sinks = makeSinks(SinkSettings(targets: config.sinks, httpToken: config.httpToken, syslogFacility: config.syslogFacility,
+                                           maxHTTPBatchBytes: config.maxHTTPBatchBytes),
+                              baseURL: config.baseURL, environment: env, http: http, aws: aws, problems: &problems)
+
+        var store: (any CheckpointStore)?
+        if let state {
+            do { store = try state.makeStore(aws: aws) } catch { if aws != nil || !needsAWS { problems.append("STATE_URI: \(error)") } }
+        }
+        guard problems.isEmpty, let store else { throw AuditSetupError(problems) }
+        guard let secretSource = config.secret.source(aws: aws) else {
+            throw AuditSetupError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
+        }
+        let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
+        let client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
+                                    rateWindow: rateWindow)
+        return AuditExporter(client: client, tokens: tokens, store: store, sinks: sinks, rules: rules,
+                             settings: settings ?? AuditExportSettings(config), organizations: config.organizationIDs, logger: logger)
+    }
+
+    /// The sinks `settings` names, built once for any job that delivers records (S3 sinks only when `aws` is given;
+    /// a caller that needs one checks AWS first). Problems (a RELP sink without librelp) are appended.
+    public static func makeSinks(_ settings: SinkSettings, baseURL: String, environment env: [String: String], http: HTTPClient,
+                                 aws: AWSClient?, problems: inout [String]) -> [any AuditSink] {
+        let host = baseURL.split(separator: "/").dropFirst().first.map(String.init) ?? "-"
+        let formatter = SyslogFormatter(facility: settings.syslogFacility, hostname: host)
         var sinks: [any AuditSink] = []
-        for target in config.sinks {
+        for target in settings.targets {
             switch target {
             case .syslog(let transport, let h, let port):
                 let ca = env["AUDIT_SYSLOG_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? CABundle.resolve(environment: env)
@@ -54,26 +77,13 @@ public enum AuditSetup {
             case .s3(let bucket, let prefix):
                 if let aws { sinks.append(S3Sink(s3: S3Client(aws), bucket: bucket, prefix: prefix)) }
             case .http(let url):
-                let token = config.httpToken?.source(aws: aws).map { CachedSecret($0) }
-                sinks.append(HTTPCollectorSink(url: url, tokenSource: token, client: http, maxBatchBytes: config.maxHTTPBatchBytes))
+                let token = settings.httpToken?.source(aws: aws).map { CachedSecret($0) }
+                sinks.append(HTTPCollectorSink(url: url, tokenSource: token, client: http, maxBatchBytes: settings.maxHTTPBatchBytes))
             case .file(let path):
                 sinks.append(FileSink(path: path))
             }
         }
-
-        var store: (any CheckpointStore)?
-        if let state {
-            do { store = try state.makeStore(aws: aws) } catch { if aws != nil || !needsAWS { problems.append("STATE_URI: \(error)") } }
-        }
-        guard problems.isEmpty, let store else { throw AuditSetupError(problems) }
-        guard let secretSource = config.secret.source(aws: aws) else {
-            throw AuditSetupError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
-        }
-        let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
-        let client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
-                                    rateWindow: rateWindow)
-        return AuditExporter(client: client, tokens: tokens, store: store, sinks: sinks, rules: rules,
-                             settings: settings ?? AuditExportSettings(config), organizations: config.organizationIDs, logger: logger)
+        return sinks
     }
 }
 

@@ -274,8 +274,11 @@ public struct HTTPCollectorSink: AuditSink {
                 w.beginObject()
                 let t = r.filingTime(exportedAt: exportedAt).value
                 w.key("time"); w.double(Double(t) / 1000)
-                w.field("source", "anypoint:audit")
-                w.field("sourcetype", r.kind == .alert ? "mulesoft:audit:alert" : "mulesoft:audit")
+                switch r.kind {
+                case .entry: w.field("source", "anypoint:audit"); w.field("sourcetype", "mulesoft:audit")
+                case .alert: w.field("source", "anypoint:audit"); w.field("sourcetype", "mulesoft:audit:alert")
+                case .finding: w.field("source", "anypoint:posture"); w.field("sourcetype", "mulesoft:posture:finding")
+                }
                 w.key("event"); w.raw(json: r.json)
                 w.endObject()
                 if count > 0 && current.count + w.bytes.count + 1 > maxBatchBytes { out.append((current, count)); current = []; count = 0 }

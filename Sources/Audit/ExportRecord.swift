@@ -33,7 +33,8 @@ public enum SyslogSeverity: Int, Sendable, Comparable, CaseIterable {
 }
 
 public struct ExportRecord: Sendable {
-    public enum Kind: String, Sendable { case entry, alert }
+    /// `finding`: a posture finding that appeared or was resolved since the previous report.
+    public enum Kind: String, Sendable { case entry, alert, finding }
     public let kind: Kind
     public let key: String
     public let organizationID: String

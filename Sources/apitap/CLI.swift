@@ -14,7 +14,7 @@ struct CLI: AsyncParsableCommand {
         against the Lambda Runtime API. On the command line it runs the same handlers locally.
         """,
         version: ApitapVersion.current,
-        subcommands: [Tick.self, AuditExport.self, Invoke.self, RuntimeAPI.self, Stitch.self, Handlers.List.self]
+        subcommands: [Tick.self, AuditExport.self, PostureCommand.self, Invoke.self, RuntimeAPI.self, Stitch.self, Handlers.List.self]
     )
 }
 

@@ -22,6 +22,9 @@ enum Handlers {
         registry.register("audit-export", summary: "the scheduled job: Anypoint audit log to syslog, S3, HTTP or files, checkpointed") { context in
             try AuditExportHandler(context: context)
         }
+        registry.register("posture", summary: "the scheduled job: Anypoint API security posture across environments, reports to S3, findings to the audit sinks") { context in
+            try PostureHandler(context: context)
+        }
         return registry
     }
 }

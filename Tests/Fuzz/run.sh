@@ -25,7 +25,8 @@ build() {
     -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --product apitap-fuzz) >"$out/build.log" 2>&1
 }
 
-# Seeds: the first byte picks the target (0 REST stitch, 1 HTTP API stitch, 2 events, 3 tick settings, 4 audit settings).
+# Seeds: the first byte picks the target (0 REST stitch, 1 HTTP API stitch, 2 events, 3 tick settings, 4 audit settings,
+# 5 posture settings, 6 posture JSON: rules, baselines, policy listings).
 seed() {
   local f
   for f in "$root"/Tests/Fixtures/*rest-*.ndjson; do

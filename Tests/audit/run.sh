@@ -22,22 +22,9 @@ kills=${AUDIT_TEST_KILLS:-10}
 seed=${AUDIT_TEST_SEED:-$$}
 page=200
 
-# launch_double NAME ARGS...: a double in this shell (its PID reaches the cleanup list), its output in $work/NAME.*;
-# sets launched_pid and launched_port.
-launch_double() {
-  local name=$1 tries=100
-  shift
-  "$double" "$@" --stats "$work/$name-stats.json" >"$work/$name.out" 2>"$work/$name.err" &
-  launched_pid=$!
-  pids+=("$launched_pid")
-  while [ "$tries" -gt 0 ] && ! grep -q '^ready ' "$work/$name.out" 2>/dev/null; do sleep 0.1; tries=$((tries - 1)); done
-  grep -q '^ready ' "$work/$name.out" || { echo "anypoint-double did not start: $(cat "$work/$name.err")" >&2; return 1; }
-  launched_port=$(awk '/^ready /{print $2}' "$work/$name.out")
-}
-
 # The shared double: sets double_pid and double_port.
 start_double() {
-  launch_double double --orgs org-1,org-2 --entries 10000 --days 3 --token-lifetime-ms 1000 \
+  launch_double "$double" double --orgs org-1,org-2 --entries 10000 --days 3 --token-lifetime-ms 1000 \
     --empty-pages 10 --empty-run 3 --seed "$seed" --expected "$work/expected.txt"
   double_pid=$launched_pid
   double_port=$launched_port
@@ -147,7 +134,7 @@ test_kill_at_random_points() {
 # The next run must continue the window from page 4: no repeat at all, nothing lost.
 test_resume_after_a_kill_at_a_known_page() {
   local out="$work/known.ndjson" state="$work/state-known" pid tries=300 status=0 check lines resumed pages
-  launch_double known --orgs org-k --entries 2000 --days 1 --token-lifetime-ms 60000 --stall-at-query 4 \
+  launch_double "$double" known --orgs org-k --entries 2000 --days 1 --token-lifetime-ms 60000 --stall-at-query 4 \
     --expected "$work/expected-known.txt" || { fail "the second double did not start"; return; }
   local known_pid=$launched_pid
   local -a settings

@@ -192,7 +192,7 @@ case_shellcheck() {
 # beyond the log-delivery actions AWS allows only on "*" (checkov skips statements built with Fn::If).
 case_iam_statements() {
   local out
-  out=$(python3 "$HERE/iam_check.py" "$ROOT/template/apitap.json" "$ROOT/template/audit-export.json" 2>&1) ||
+  out=$(python3 "$HERE/iam_check.py" "$ROOT/template/apitap.json" "$ROOT/template/audit-export.json" "$ROOT/template/posture.json" 2>&1) ||
     fail "IAM statements: $out"
   assert_contains "$out" "0 problem(s)" "IAM check summary"
 }
@@ -200,7 +200,7 @@ case_iam_statements() {
 # KMS option, access logging, on-failure destinations: what cfn-lint and checkov do not check (issue 11).
 case_template_norms() {
   local out
-  out=$(cd "$HERE" && python3 template_norms.py "$ROOT/template/apitap.json" "$ROOT/template/audit-export.json" 2>&1) ||
+  out=$(cd "$HERE" && python3 template_norms.py "$ROOT/template/apitap.json" "$ROOT/template/audit-export.json" "$ROOT/template/posture.json" 2>&1) ||
     fail "template norms: $out"
   assert_contains "$out" "0 problem(s)" "template norms summary"
 }

@@ -11,10 +11,11 @@ import AWS
 import Audit
 import Core
 import LambdaRuntime
+import Posture
 import Traffic
 
 enum FuzzTarget: UInt8, CaseIterable {
-    case stitchREST = 0, stitchHTTP, events, trafficSettings, auditSettings
+    case stitchREST = 0, stitchHTTP, events, trafficSettings, auditSettings, postureSettings, postureJSON
 
     static func run(_ data: UnsafeRawBufferPointer) {
         guard let first = data.first else { return }
@@ -25,6 +26,8 @@ enum FuzzTarget: UInt8, CaseIterable {
         case .events: events(Array(rest))
         case .trafficSettings: _ = TrafficConfiguration.parse(environment(rest))
         case .auditSettings: _ = AuditConfiguration.parse(environment(rest))
+        case .postureSettings: _ = PostureConfiguration.parse(environment(rest), requireReportURI: true)
+        case .postureJSON: postureJSON(Array(rest))
         }
     }
 
@@ -47,11 +50,26 @@ enum FuzzTarget: UInt8, CaseIterable {
 
     /// Every event decoder a handler runs on its invocation payload.
     static func events(_ bytes: [UInt8]) {
-        for handler in ["tick", "audit-export"] { _ = try? ScheduledEvent.check(bytes, handler: handler) }
+        for handler in ["tick", "audit-export", "posture"] { _ = try? ScheduledEvent.check(bytes, handler: handler) }
         _ = try? SubscriptionPayload.decode(event: bytes)
         _ = try? CustomResourceEvent.decode(bytes)
         _ = try? JSONReader.parse(bytes)
         _ = AuditEntry.read(bytes)
+    }
+
+    /// What the posture audit reads as JSON: a rules file, a baseline report, a policy listing (all three shapes) and
+    /// the configurations it canonicalises, flattens and masks.
+    static func postureJSON(_ bytes: [UInt8]) {
+        _ = try? PostureRules.parse(bytes)
+        _ = try? BaselineReport.parse(bytes)
+        guard let json = try? JSONReader.parse(bytes) else { return }
+        let keys = try? SecretKeys()
+        for item in (try? PolicyNormalizer.items(json)) ?? [json] {
+            guard let p = try? PolicyNormalizer.policy(item, classify: { _, _ in .other }) else { continue }
+            let flat = ConfigurationCompare.comparable(p)
+            for (path, value) in flat { _ = keys?.hides(path: path, value: value) }
+            if let c = p.configuration { _ = keys?.masked(c) }
+        }
     }
 
     /// `KEY=VALUE` lines. Names are the settings' own, so the fuzzer reaches the validation of each.

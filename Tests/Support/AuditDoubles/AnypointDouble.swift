@@ -210,14 +210,7 @@ public final class AnypointDouble: Sendable {
     }
 
     private static func token(_ request: ServerRequest, _ state: Locked<State>, _ now: Int64) -> ServerResponse {
-        guard request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true else {
-            return bad(state, 415, "token: form encoding expected")
-        }
-        var form: [String: String] = [:]
-        for pair in String(decoding: request.body, as: UTF8.self).split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { percentDecode(String($0)) }
-            if kv.count == 2 { form[kv[0]] = kv[1] }
-        }
+        guard let form = tokenForm(request) else { return bad(state, 415, "token: form encoding expected") }
         return state.withLock { s in
             guard form["grant_type"] == "client_credentials", form["client_id"] == s.settings.clientID,
                   form["client_secret"] == s.settings.clientSecret else {
@@ -349,8 +342,19 @@ public final class AnypointDouble: Sendable {
     }
 }
 
+/// The fields of a token request's form body; nil when it is not form-encoded (the doubles answer 415).
+public func tokenForm(_ request: ServerRequest) -> [String: String]? {
+    guard request.header("Content-Type")?.hasPrefix("application/x-www-form-urlencoded") == true else { return nil }
+    var form: [String: String] = [:]
+    for pair in String(decoding: request.body, as: UTF8.self).split(separator: "&") {
+        let kv = pair.split(separator: "=", maxSplits: 1).map { percentDecode(String($0)) }
+        if kv.count == 2 { form[kv[0]] = kv[1] }
+    }
+    return form
+}
+
 /// `application/x-www-form-urlencoded` value decoding (`+` is a space).
-func percentDecode(_ text: String) -> String {
+public func percentDecode(_ text: String) -> String {
     var out: [UInt8] = []
     let bytes = Array(text.utf8)
     var i = 0

@@ -10,34 +10,13 @@
 import AuditDoubles
 import Glibc
 import Core
-import Synchronization
-
-let stopRequested = Atomic<Bool>(false)
-
-func fail(_ message: String) -> Never {
-    Logger.stderr(Array("anypoint-double: \(message)\n".utf8))
-    exit(2)
-}
-
-func writeFile(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { fail("cannot write \(path)") }
-    do { try FileIO.writeAll(fd, Array(text.utf8)) } catch { fail("cannot write \(path): \(error)") }
-    close(fd)
-}
+import TestSupport
 
 func serve() {
-    var options: [String: String] = [:]
-    var args = CommandLine.arguments.dropFirst()
-    while let name = args.popFirst() {
-        guard name.hasPrefix("--"), let value = args.popFirst() else { fail("usage: see the header of Tests/Support/anypoint-double/main.swift") }
-        options[String(name.dropFirst(2))] = value
-    }
-    func int(_ name: String, _ fallback: Int) -> Int {
-        guard let text = options[name] else { return fallback }
-        guard let v = Int(text), v >= 0 else { fail("--\(name) wants a non-negative integer, not \(text)") }
-        return v
-    }
+    let process = DoubleProcess(name: "anypoint-double", usage: "see the header of Tests/Support/anypoint-double/main.swift")
+    let options = process.options
+    let int = process.int
+    func fail(_ message: String) -> Never { process.fail(message) }
 
     var settings = AnypointDouble.Settings()
     settings.organizations = (options["orgs"] ?? "org-1").split(separator: ",").map(String.init)
@@ -60,20 +39,15 @@ func serve() {
         double.add(org, history)
         for e in history { expected += "\(org)\t\(e.identity)\n" }
     }
-    if let path = options["expected"] { writeFile(path, expected) }
+    if let path = options["expected"] { process.writeFile(path, expected) }
 
-    signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
-    signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
-    let ready = Array("ready \(double.server.port)\n".utf8)
-    _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+    process.say("ready \(double.server.port)")
     var stallReported = false
-    while !stopRequested.load(ordering: .relaxed) {
+    process.serveUntilStopped {
         if !stallReported, let n = double.stats.stalledAtQuery {
             stallReported = true
-            let line = Array("stalled \(n)\n".utf8)
-            _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+            process.say("stalled \(n)")
         }
-        usleep(10_000)
     }
 
     let s = double.stats
@@ -90,7 +64,7 @@ func serve() {
     for b in s.badRequests { w.string(b) }
     w.endArray()
     w.endObject()
-    if let path = options["stats"] { writeFile(path, String(decoding: w.bytes, as: UTF8.self) + "\n") }
+    if let path = options["stats"] { process.writeFile(path, String(decoding: w.bytes, as: UTF8.self) + "\n") }
     double.server.stop()
 }
 
