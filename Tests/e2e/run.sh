@@ -73,17 +73,23 @@ last_answer() { tail -n 1 "$work/$1.ndjson" | jq -c '.body | fromjson'; }
 rest_stages() { python3 "$here/apigw_helper.py" rest-stages; }
 stage_of() { jq -c --arg k "$2" '.[$k]' <<<"$1"; }
 
-# ---------------------------------------------------------------- enable-logging against moto
-test_moto() {
-  local endpoint rec url ids prod dev live errs stages answer record
-  start_moto || { fail "moto_server did not start"; return; }
-  endpoint=$STARTED
+# moto_with_rest_stages: a fresh moto_server as AWS_ENDPOINT_URL, the state bucket, and REST stages in known logging
+# states: sets prod, dev, live and errs (apiId/stage), which the caller declares local.
+moto_with_rest_stages() {
+  local ids
+  start_moto || return 1
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  export AWS_ENDPOINT_URL="$endpoint"
+  export AWS_ENDPOINT_URL="$STARTED"
   aws s3 mb s3://apitap-e2e-us-east-1 >/dev/null
   ids=$(python3 "$here/apigw_helper.py" seed-rest)
   prod=$(jq -r '."orders:prod"' <<<"$ids"); dev=$(jq -r '."orders:dev"' <<<"$ids")
   live=$(jq -r '."billing:live"' <<<"$ids"); errs=$(jq -r '."billing:errors"' <<<"$ids")
+}
+
+# ---------------------------------------------------------------- enable-logging against moto
+test_moto() {
+  local rec url prod dev live errs stages answer record
+  moto_with_rest_stages || { fail "moto_server did not start"; return; }
   start_recorder answers 1 || { fail "response recorder"; return; }
   rec=$STARTED
   url="http://127.0.0.1:$rec/cloudformation-custom-resource-response-useast1/arn%3Astack/StageLogging?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=e2e"
@@ -202,15 +208,8 @@ invoke_refresh() { # invoke_refresh NAME [ENV=VALUE...]: the api-refresh handler
 }
 
 test_moto_refresh() {
-  local endpoint ids prod dev live errs added v1 v2 stages url list out
-  start_moto || { fail "moto_server did not start"; return; }
-  endpoint=$STARTED
-  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  export AWS_ENDPOINT_URL="$endpoint"
-  aws s3 mb s3://apitap-e2e-us-east-1 >/dev/null
-  ids=$(python3 "$here/apigw_helper.py" seed-rest)
-  prod=$(jq -r '."orders:prod"' <<<"$ids"); dev=$(jq -r '."orders:dev"' <<<"$ids")
-  live=$(jq -r '."billing:live"' <<<"$ids"); errs=$(jq -r '."billing:errors"' <<<"$ids")
+  local prod dev live errs added v1 v2 stages url list out
+  moto_with_rest_stages || { fail "moto_server did not start"; return; }
   start_recorder refresh-answers || { fail "response recorder"; return; }
   url="http://127.0.0.1:$STARTED/cloudformation-custom-resource-response-useast1/arn%3Astack/StageLogging?X-Amz-Signature=e2e"
 
