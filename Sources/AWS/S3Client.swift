@@ -125,3 +125,17 @@ public struct S3Client: Sendable {
         return page
     }
 }
+
+/// `s3://bucket/key`: one object's location, as settings name it (API_LIST, a baseline report, the stage record).
+public struct S3ObjectLocation: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+
+    /// nil unless the text is `s3://` (any case), a bucket, `/` and a non-empty key.
+    public static func parse(_ text: String) -> S3ObjectLocation? {
+        guard text.lowercased().hasPrefix("s3://") else { return nil }
+        let rest = text.dropFirst(5)
+        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) < rest.endIndex else { return nil }
+        return S3ObjectLocation(bucket: String(rest[..<slash]), key: String(rest[rest.index(after: slash)...]))
+    }
+}

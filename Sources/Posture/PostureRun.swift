@@ -42,13 +42,12 @@ public enum PostureExit {
 public enum BaselineSource {
     public static func load(_ text: String, aws: AWSClient?, deadline: Deadline) async throws(BaselineError) -> BaselineReport {
         if text.lowercased().hasPrefix("s3://") {
-            let rest = text.dropFirst(5)
-            guard let slash = rest.firstIndex(of: "/"), rest.index(after: slash) < rest.endIndex else {
+            guard let location = S3ObjectLocation.parse(text) else {
                 throw BaselineError("--baseline \(text.prefix(80)) is not s3://bucket/key")
             }
             guard let aws else { throw BaselineError("--baseline \(text.prefix(80)) needs AWS credentials and a region") }
             let object: S3Object?
-            do { object = try await S3Client(aws).getObject(bucket: String(rest[..<slash]), key: String(rest[rest.index(after: slash)...]), deadline: deadline) }
+            do { object = try await S3Client(aws).getObject(bucket: location.bucket, key: location.key, deadline: deadline) }
             catch { throw BaselineError("reading the baseline \(text.prefix(120)) failed: \(error)") }
             guard let object else { throw BaselineError("the baseline \(text.prefix(120)) does not exist") }
             return try BaselineReport.parse(object.body)

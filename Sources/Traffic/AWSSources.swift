@@ -203,10 +203,8 @@ public actor APIListSource: APIDiscovery {
 
     private func load(deadline: Deadline) async throws -> [UInt8] {
         guard text.hasPrefix("s3://") else { return Array(text.utf8) }
-        let rest = text.dropFirst(5)
-        guard let slash = rest.firstIndex(of: "/"), let s3 else { throw ConfigurationProblem("API_LIST \(text) is not s3://bucket/key") }
-        let bucket = String(rest[..<slash]), key = String(rest[rest.index(after: slash)...])
-        guard let object = try await s3.getObject(bucket: bucket, key: key, deadline: deadline) else {
+        guard let location = S3ObjectLocation.parse(text), let s3 else { throw ConfigurationProblem("API_LIST \(text) is not s3://bucket/key") }
+        guard let object = try await s3.getObject(bucket: location.bucket, key: location.key, deadline: deadline) else {
             throw ConfigurationProblem("API_LIST \(text) does not exist")
         }
         return object.body

@@ -36,12 +36,10 @@ public struct StageLoggingSettings: Sendable, Equatable {
         guard let apiList else { return }
         let bytes: [UInt8]
         if apiList.hasPrefix("s3://") {
-            let rest = apiList.dropFirst(5)
-            guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex else {
+            guard let location = S3ObjectLocation.parse(apiList) else {
                 throw ConfigurationProblem("API_LIST \(apiList.prefix(80)) is not s3://bucket/key")
             }
-            guard let body = try await backend.readObject(bucket: String(rest[..<slash]), key: String(rest[rest.index(after: slash)...]),
-                                                          deadline: deadline) else {
+            guard let body = try await backend.readObject(bucket: location.bucket, key: location.key, deadline: deadline) else {
                 throw ConfigurationProblem("API_LIST \(apiList.prefix(80)) does not exist")
             }
             bytes = body
@@ -115,9 +113,9 @@ public struct StageLoggingSettings: Sendable, Equatable {
                      ("ENABLE_DEFAULT_STAGE_LOGGING", "EnableDefaultStageLogging"), ("HTTP_ACCESS_LOG_GROUP_ARN", "HttpAccessLogGroupArn")]
         for (variable, property) in names { if let v = env[variable] { members.append((property, .string(v))) } }
         var problems: [String] = []
-        if let uri = env["STAGE_LOGGING_STATE_URI"], uri.hasPrefix("s3://"), let slash = uri.dropFirst(5).firstIndex(of: "/") {
-            members.append(("StateBucket", .string(String(uri.dropFirst(5)[..<slash]))))
-            members.append(("StateKey", .string(String(uri[uri.index(after: slash)...]))))
+        if let location = env["STAGE_LOGGING_STATE_URI"].flatMap(S3ObjectLocation.parse) {
+            members.append(("StateBucket", .string(location.bucket)))
+            members.append(("StateKey", .string(location.key)))
         } else {
             problems.append("STAGE_LOGGING_STATE_URI must be s3://bucket/key (the enable-logging custom resource's record)")
         }
