@@ -18,11 +18,13 @@ public struct TickSettings: Sendable {
     /// Stop pulling when less than this is left before the deadline (delivery and commit need the rest).
     public var pullMarginMs: Int64
     public var logGroupConcurrency: Int
+    /// How Flex Gateway log groups are stitched (entry limit, `FLEX_APIS`).
+    public var flex: FlexStitcherOptions
 
     public init(region: AWSRegion, accountId: AWSAccountID?, overlapMs: Int64 = 120_000, lagMs: Int64 = 10_000,
                 initialLookbackMs: Int64 = 300_000, incompleteMaxAgeMs: Int64 = 300_000, maxBatchBytes: Int = 1_048_576,
                 maxBatchTransactions: Int = 250, encoding: TransactionEncoding = .native,
-                pullMarginMs: Int64 = 10_000, logGroupConcurrency: Int = 4) {
+                pullMarginMs: Int64 = 10_000, logGroupConcurrency: Int = 4, flex: FlexStitcherOptions = FlexStitcherOptions()) {
         self.region = region
         self.accountId = accountId
         self.overlapMs = overlapMs
@@ -34,6 +36,7 @@ public struct TickSettings: Sendable {
         self.encoding = encoding
         self.pullMarginMs = pullMarginMs
         self.logGroupConcurrency = max(1, logGroupConcurrency)
+        self.flex = flex
     }
 }
 
@@ -49,6 +52,8 @@ public struct LogGroupOutcome: Sendable {
     public var traffic = TrafficCounters()
     public var delivery = DeliveryReport()
     public var processMs: Int64 = 0
+    /// Set for a Flex Gateway source: its lines and transactions, counted apart from API Gateway's.
+    public var flex: FlexCounters?
 
     public init(logGroup: LogGroupName) { self.logGroup = logGroup }
 
@@ -56,6 +61,8 @@ public struct LogGroupOutcome: Sendable {
         get { window[keyPath: path] }
         set { window[keyPath: path] = newValue }
     }
+
+    public var isFlex: Bool { flex != nil }
 
     /// Events read (duplicates included).
     public var events: Int { window.records }
@@ -76,33 +83,31 @@ public struct TickSummary: Sendable {
     }
 
     public func json() -> [UInt8] {
-        var traffic = TrafficCounters()
-        var delivery = DeliveryReport()
-        var pages = 0, events = 0, duplicates = 0, streams = 0
-        var pullMs: Int64 = 0, processMs: Int64 = 0
-        var results: [String: Int] = [:]
-        for g in groups {
-            traffic += g.traffic
-            delivery += g.delivery
-            pages += g.pages; events += g.events; duplicates += g.duplicates; streams += g.streams.count
-            pullMs += g.pullMs; processMs += g.processMs
-            results[g.result.rawValue, default: 0] += 1
-        }
+        let gateway = groups.filter { !$0.isFlex }
         var w = JSONWriter(capacity: 2048)
         w.beginObject()
         w.field("handler", "tick")
         w.field("startedAt", startedAt.iso8601)
         w.field("durationMs", durationMs)
-        w.field("logGroups", groups.count)
-        w.key("logGroupResults"); w.beginObject(); for (k, v) in results.sorted(by: { $0.key < $1.key }) { w.field(k, v) }; w.endObject()
-        w.field("logStreams", streams)
-        w.field("pages", pages)
-        w.field("eventsFetched", events)
-        w.field("duplicatesSkipped", duplicates)
+        w.field("logGroups", gateway.count)
+        Self.writeTotals(gateway, to: &w)
+        var traffic = TrafficCounters()
+        for g in gateway { traffic += g.traffic }
         w.key("traffic"); traffic.write(to: &w)
-        w.key("delivery"); delivery.write(to: &w)
-        w.field("pullMs", pullMs)
-        w.field("processMs", processMs)
+        Self.writeDelivery(gateway, to: &w)
+        // Flex Gateway sources apart: their own lines, transactions and failures.
+        let flex = groups.filter(\.isFlex)
+        if !flex.isEmpty {
+            w.key("flex")
+            w.beginObject()
+            w.field("sources", flex.count)
+            Self.writeTotals(flex, to: &w)
+            var counters = FlexCounters()
+            for g in flex { counters += g.flex ?? FlexCounters() }
+            w.key("counters"); counters.write(to: &w)
+            Self.writeDelivery(flex, to: &w)
+            w.endObject()
+        }
         if let discoveryError { w.field("discoveryError", discoveryError) }
         if !notes.isEmpty { w.key("notes"); w.beginArray(); for n in notes { w.string(n) }; w.endArray() }
         let troubled = groups.filter { $0.error != nil }
@@ -116,6 +121,31 @@ public struct TickSummary: Sendable {
         }
         w.endObject()
         return w.bytes
+    }
+
+    /// Results, streams, pages, events and duplicates of `groups`.
+    static func writeTotals(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
+        var results: [String: Int] = [:]
+        var pages = 0, events = 0, duplicates = 0, streams = 0
+        for g in groups {
+            pages += g.pages; events += g.events; duplicates += g.duplicates; streams += g.streams.count
+            results[g.result.rawValue, default: 0] += 1
+        }
+        w.key("logGroupResults"); w.beginObject(); for (k, v) in results.sorted(by: { $0.key < $1.key }) { w.field(k, v) }; w.endObject()
+        w.field("logStreams", streams)
+        w.field("pages", pages)
+        w.field("eventsFetched", events)
+        w.field("duplicatesSkipped", duplicates)
+    }
+
+    /// Delivery and timing of `groups`.
+    static func writeDelivery(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
+        var delivery = DeliveryReport()
+        var pullMs: Int64 = 0, processMs: Int64 = 0
+        for g in groups { delivery += g.delivery; pullMs += g.pullMs; processMs += g.processMs }
+        w.key("delivery"); delivery.write(to: &w)
+        w.field("pullMs", pullMs)
+        w.field("processMs", processMs)
     }
 }
 
@@ -184,6 +214,7 @@ public struct TickRunner: Sendable {
         outcome.traffic = consumer.traffic
         outcome.delivery = consumer.delivery
         outcome.processMs = consumer.processMs
+        if target.kind == .flex { outcome.flex = consumer.flexCounters }
         if outcome.traffic.encoding.notEncodedTotal > 0 {
             log.warn("transactions the payload format cannot express were not sent",
                      outcome.traffic.encoding.notEncoded.sorted { $0.key < $1.key }.map { ($0.key, .of($0.value)) })
@@ -216,7 +247,7 @@ struct LogGroupReader: WindowReader {
     func identity(of event: LogEvent) -> (hash: UInt64, time: EpochMillis?) { (TickCheckpoint.eventHash(event.eventId), event.timestamp) }
 }
 
-/// The tick's transform and sink side for one log group: stitch (REST) or map (HTTP) fresh events, filter, encode and
+/// The tick's transform and sink side for one log group: stitch (REST, Flex) or map (HTTP) fresh events, filter, encode and
 /// deliver batches as they fill (a window is never held whole), and carry open requests in the checkpoint.
 struct TickConsumer: WindowConsumer {
     let target: LogGroupTarget
@@ -227,6 +258,8 @@ struct TickConsumer: WindowConsumer {
     let logger: Logger
     var stitcher: RESTExecutionLogStitcher<TextExecutionLogFormat>
     var mapper: HTTPAccessLogMapper
+    var flex: FlexStitcher
+    var flexCounters = FlexCounters()
     var batcher: TransactionBatcher
     var streams = Set<String>()
     var traffic = TrafficCounters()
@@ -244,14 +277,21 @@ struct TickConsumer: WindowConsumer {
         stitcher = RESTExecutionLogStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId, options: options)
         mapper = HTTPAccessLogMapper(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,
                                      apiId: target.apiId, stage: target.stage)
+        flex = FlexStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId, options: settings.flex)
         batcher = TransactionBatcher(encoding: settings.encoding, filter: filter, maxBytes: settings.maxBatchBytes,
                                      maxRecords: settings.maxBatchTransactions)
     }
 
     /// The requests carried over from the last tick.
     mutating func restore(from document: JSONValue, window: PlannedWindow) throws {
-        guard target.kind == .rest, let state = TickCheckpoint.stitcherState(in: document) else { return }
-        do { try stitcher.restoreState(state) } catch {
+        guard let state = TickCheckpoint.stitcherState(in: document) else { return }
+        do {
+            switch target.kind {
+            case .rest: try stitcher.restoreState(state)
+            case .flex: try flex.restoreState(state)
+            case .http: break
+            }
+        } catch {
             logger.warn("the carried-over requests could not be restored; they will be emitted incomplete if seen again",
                         [("error", .string(String(describing: error)))])
         }
@@ -266,6 +306,7 @@ struct TickConsumer: WindowConsumer {
             switch target.kind {
             case .rest: stitcher.ingest(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message, emit: emit)
             case .http: if let t = mapper.map(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message) { emit(t) }
+            case .flex: flex.ingest(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message, emit: emit)
             }
         }
         self.batcher = batcher
@@ -277,22 +318,34 @@ struct TickConsumer: WindowConsumer {
     mutating func finish(window: PlannedWindow, complete: Bool) async -> (Acknowledgement, changed: Bool) {
         var batcher = self.batcher
         let emit: (Transaction) -> Void = { batcher.add($0) }
-        if target.kind == .rest {
-            stitcher.flushIncomplete(olderThan: now.adding(milliseconds: -settings.incompleteMaxAgeMs), emit: emit)
+        let cutoff = now.adding(milliseconds: -settings.incompleteMaxAgeMs)
+        switch target.kind {
+        case .rest:
+            stitcher.flushIncomplete(olderThan: cutoff, emit: emit)
             stitcher.finishWindow(emit: emit)
             traffic = stitcher.takeCounters()
-        } else {
+        case .http:
             traffic = mapper.takeCounters()
+        case .flex:
+            flex.flushIncomplete(olderThan: cutoff, emit: emit)
+            flex.finishWindow(emit: emit)
+            flexCounters = flex.takeCounters()
+            traffic = flexCounters.traffic
         }
         batcher.close()
         traffic.filtered = batcher.filtered
         traffic.encoding = batcher.counters
+        flexCounters.traffic = traffic
         self.batcher = batcher
         return (await deliver(self.batcher.take()), true)
     }
 
     func writeCheckpointMembers(to w: inout JSONWriter, window: PlannedWindow, complete: Bool) {
-        TickCheckpoint.writeStitcherState(target.kind == .rest ? stitcher.exportState() : nil, to: &w)
+        switch target.kind {
+        case .rest: TickCheckpoint.writeStitcherState(stitcher.exportState(), to: &w)
+        case .flex: TickCheckpoint.writeStitcherState(flex.exportState(), to: &w)
+        case .http: TickCheckpoint.writeStitcherState(nil, to: &w)
+        }
     }
 
     mutating func deliver(_ batches: [Batch]) async -> Acknowledgement {
