@@ -51,11 +51,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTP", "Core"], path: "Tests/Support/TestSupport"),
         .target(name: "AuditDoubles", dependencies: ["HTTP", "Core", "TestSupport"], path: "Tests/Support/AuditDoubles"),
         .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core"], path: "Tests/Support/anypoint-double"),
+        .target(name: "FlexDoubles", dependencies: ["HTTP", "Core"], path: "Tests/Support/FlexDoubles"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Core"]),
         .testTarget(name: "TrafficTests", dependencies: [
-            "Traffic", "Core", "Pipeline", "AWS", "HTTP", .product(name: "PropertyBased", package: "swift-property-based"),
+            "Traffic", "Core", "Pipeline", "AWS", "HTTP", "FlexDoubles", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Core", "Pipeline", "TestSupport", "Traffic"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Core", "Pipeline", "TestSupport"]),

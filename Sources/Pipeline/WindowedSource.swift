@@ -59,6 +59,9 @@ public enum Acknowledgement: Sendable, Equatable {
     /// A sink refused or failed: the run stops and commits nothing more.
     case failed(String)
     case cancelled
+    /// Nothing of this page was handed on (no time left to fetch what it names): the run stops before it, commits
+    /// what came before, and the next run reads it again.
+    case deferred
 }
 
 /// The window a run reads (the checkpoint's, continued, or the next one).
@@ -276,7 +279,7 @@ public struct WindowedSource<Reader: WindowReader>: Sendable {
             return true
         }
 
-        while true {
+        reading: while true {
             if Task.isCancelled { outcome.result = .cancelled; return outcome }
             if pullDeadline.hasPassed() { break }
             if let bound = policy.maxPagesPerWindow, pagesDone >= bound {
@@ -352,6 +355,10 @@ public struct WindowedSource<Reader: WindowReader>: Sendable {
             case .cancelled:
                 outcome.result = .cancelled
                 return outcome
+            case .deferred:
+                pagesDone -= 1
+                complete = false
+                break reading
             }
             position = page.next
             if commits && policy.commitEachPage {
@@ -368,7 +375,7 @@ public struct WindowedSource<Reader: WindowReader>: Sendable {
         // 5. The end of this run's reading: what the consumer still holds goes out, then the last commit.
         let (ack, changed) = await consumer.finish(window: window, complete: complete)
         switch ack {
-        case .acknowledged: break
+        case .acknowledged, .deferred: break
         case .failed(let why):
             outcome.result = .deliveryFailed
             outcome.error = "\(windowText): \(why)"

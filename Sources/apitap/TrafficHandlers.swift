@@ -106,6 +106,9 @@ actor TickHandler: LambdaHandler {
     let functionName: String
     /// `FLEX_SOURCE=cloudwatch`: the Flex Gateway log groups to poll beside API Gateway's.
     let flexGroups: FlexLogGroupSource?
+    /// `FLEX_SOURCE=anypoint-archive`: the Anypoint Monitoring archive client (its token and pace live as long as the
+    /// sandbox).
+    let flexArchive: AnypointArchiveClient?
 
     init(context: InitContext, defaultStateURI: String? = nil) throws {
         let env = context.environment
@@ -132,6 +135,19 @@ actor TickHandler: LambdaHandler {
         pager = CloudWatchLogsPager(CloudWatchLogsClient(aws))
         flexGroups = config.flex.source == .cloudwatch
             ? FlexLogGroupSource(config.flex.logGroups, logs: CloudWatchLogsClient(aws), cacheSeconds: config.apiListCacheSeconds) : nil
+        if let archive = config.flex.archive {
+            let http: HTTPClient
+            do { http = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
+            guard let secret = archive.secret.source(aws: aws) else {
+                throw ConfigurationError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
+            }
+            let tokens = ClientCredentialsTokenProvider(service: "Anypoint", client: http, tokenURL: archive.baseURL + "/accounts/api/v2/oauth2/token",
+                                                        clientID: archive.clientID, secret: secret)
+            flexArchive = AnypointArchiveClient(archiveURL: archive.archiveURL, http: http, tokens: tokens,
+                                                requestsPerMinute: archive.requestsPerMinute)
+        } else {
+            flexArchive = nil
+        }
         sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
         // One budget for the life of the sandbox: FilterLogEvents' quota is per account and region.
         limiter = RateLimiter(perSecond: config.logsRequestsPerSecond)
@@ -182,6 +198,15 @@ actor TickHandler: LambdaHandler {
             }
         }
         var summary = await runner.run(targets: targets, deadline: context.deadline, now: started)
+        if let flexArchive, let archive = config.flex.archive {
+            let source = FlexArchiveSource(client: flexArchive, archive: archive, store: store, sink: sink, filter: filter, logger: context.logger)
+            for environment in archive.environmentIDs {
+                let outcome = await source.run(environment: environment, settings: settings, deadline: context.deadline, now: started)
+                summary.groups.append(outcome)
+                for note in outcome.notes where !summary.notes.contains(note) { summary.notes.append(note) }
+            }
+            summary.durationMs = EpochMillis.now().value - started.value
+        }
         // Discovery's notes first, then those of the log groups (the runner's own must not be overwritten).
         summary.notes = notes + summary.notes
         if !listingErrors.isEmpty { summary.discoveryError = listingErrors.joined(separator: "; ") }
