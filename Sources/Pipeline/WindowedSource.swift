@@ -64,6 +64,16 @@ public enum Acknowledgement: Sendable, Equatable {
     case deferred
 }
 
+extension BatchSink {
+    /// Sends `batches` for a window consumer, adds what happened to `report`, and says whether all were acknowledged.
+    public func send(_ batches: [Batch], deadline: Deadline, into report: inout DeliveryReport) async -> Acknowledgement {
+        guard !batches.isEmpty else { return .acknowledged }
+        let r = await deliver(batches, deadline: deadline)
+        report += r
+        return r.allDelivered ? .acknowledged : .failed(r.failures.first ?? "a batch was not acknowledged")
+    }
+}
+
 /// The window a run reads (the checkpoint's, continued, or the next one).
 public struct PlannedWindow: Sendable, Equatable {
     public var start: EpochMillis
@@ -346,16 +356,9 @@ public struct WindowedSource<Reader: WindowReader>: Sendable {
             complete = page.next == nil
 
             // 4. Deliver; the checkpoint moves only past what was acknowledged.
-            switch await consumer.consume(fresh, window: window) {
-            case .acknowledged: break
-            case .failed(let why):
-                outcome.result = .deliveryFailed
-                outcome.error = "\(windowText), page \(pagesDone): \(why)"
-                return outcome
-            case .cancelled:
-                outcome.result = .cancelled
-                return outcome
-            case .deferred:
+            let ack = await consumer.consume(fresh, window: window)
+            if Self.stops(ack, &outcome, where: "\(windowText), page \(pagesDone)") { return outcome }
+            if ack == .deferred {
                 pagesDone -= 1
                 complete = false
                 break reading
@@ -374,21 +377,27 @@ public struct WindowedSource<Reader: WindowReader>: Sendable {
 
         // 5. The end of this run's reading: what the consumer still holds goes out, then the last commit.
         let (ack, changed) = await consumer.finish(window: window, complete: complete)
-        switch ack {
-        case .acknowledged, .deferred: break
-        case .failed(let why):
-            outcome.result = .deliveryFailed
-            outcome.error = "\(windowText): \(why)"
-            return outcome
-        case .cancelled:
-            outcome.result = .cancelled
-            return outcome
-        }
+        if Self.stops(ack, &outcome, where: windowText) { return outcome }
         if commits && (!policy.commitEachPage || changed) {
             guard await commit(complete: complete) else { return outcome }
         }
         outcome.result = !commits ? .notCommitted : complete ? .committed : .partial
         return outcome
+    }
+
+    /// Whether `ack` ends the run (a failed delivery, a cancellation), and then what the outcome says.
+    static func stops(_ ack: Acknowledgement, _ outcome: inout WindowOutcome, where place: String) -> Bool {
+        switch ack {
+        case .acknowledged, .deferred:
+            return false
+        case .failed(let why):
+            outcome.result = .deliveryFailed
+            outcome.error = "\(place): \(why)"
+            return true
+        case .cancelled:
+            outcome.result = .cancelled
+            return true
+        }
     }
 
     /// A position's first characters, enough to tell positions apart in an error (they are opaque and can be long).

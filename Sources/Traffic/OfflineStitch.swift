@@ -185,6 +185,8 @@ public struct NDJSONStitchSession {
 
     private mutating func write(_ transaction: Transaction) {
         if var f = filter {
+            // Moved out while it runs: a copy left behind would make every cache insertion copy the caches.
+            filter = nil
             let kept = f.keep(transaction, counters: &counters.filtered)
             filter = f
             guard kept else { return }

@@ -312,7 +312,7 @@ struct TickConsumer: WindowConsumer {
         self.batcher = batcher
         processMs += EpochMillis.now().value - processStart.value
         // Full batches go as they fill.
-        return await deliver(self.batcher.take())
+        return await sink.send(self.batcher.take(), deadline: deadline, into: &delivery)
     }
 
     mutating func finish(window: PlannedWindow, complete: Bool) async -> (Acknowledgement, changed: Bool) {
@@ -337,7 +337,7 @@ struct TickConsumer: WindowConsumer {
         traffic.encoding = batcher.counters
         flexCounters.traffic = traffic
         self.batcher = batcher
-        return (await deliver(self.batcher.take()), true)
+        return (await sink.send(self.batcher.take(), deadline: deadline, into: &delivery), true)
     }
 
     func writeCheckpointMembers(to w: inout JSONWriter, window: PlannedWindow, complete: Bool) {
@@ -346,12 +346,5 @@ struct TickConsumer: WindowConsumer {
         case .flex: TickCheckpoint.writeStitcherState(flex.exportState(), to: &w)
         case .http: TickCheckpoint.writeStitcherState(nil, to: &w)
         }
-    }
-
-    mutating func deliver(_ batches: [Batch]) async -> Acknowledgement {
-        guard !batches.isEmpty else { return .acknowledged }
-        let report = await sink.deliver(batches, deadline: deadline)
-        delivery += report
-        return report.allDelivered ? .acknowledged : .failed(report.failures.first ?? "a batch was not acknowledged")
     }
 }

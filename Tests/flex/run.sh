@@ -15,18 +15,8 @@ work=$(mktemp -d /tmp/apitap-flex-test.XXXXXX)
 . "$root/Tests/lib.sh"
 group=/flex/e2e/access
 
-# Starts a UAP double and sets double_port; records go to $work/$1.ndjson. Runs in this shell (its PID is stopped).
-start_double() {
-  local name=$1 port
-  port=$(free_port)
-  : >"$work/$name.ndjson"
-  python3 "$root/Tests/Support/uap_edge_double.py" --port "$port" --cert "$work/server.pem" --key "$work/server.key" \
-    --schema "$root/docs/edge-transaction.schema.json" --records "$work/$name.ndjson" --client-id flex-client \
-    --client-secret flex-secret --token-ttl 3600 --max-batch-bytes 65536 --max-batch-transactions 250 >"$work/$name.double.log" 2>&1 &
-  pids+=("$!")
-  wait_for_port "$port" || { echo "the UAP double did not start: $(cat "$work/$name.double.log")" >&2; return 1; }
-  double_port=$port
-}
+# A UAP double for this suite's client (see start_edge_double in Tests/lib.sh); sets double_port.
+start_double() { start_edge_double "$1" flex-client flex-secret; }
 
 # The tick's settings: Flex from CloudWatch only, delivered to the double on $1, checkpoints in $work/state-$2.
 flex_env() {
@@ -42,18 +32,12 @@ tick() { # tick NAME ENV-LINES...: one tick with those settings; stdout in $work
   env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
 }
 
-keys() { jq -r '."transaction-id"' "$1" | sort; }
-oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
+keys() { edge_keys "$1"; }
 
 main() {
   [ -x "$bin" ] || { echo "no release binary at $bin: run make package" >&2; exit 1; }
   make_ca || { echo "openssl could not make the test CA" >&2; exit 1; }
-  local moto_port
-  moto_port=$(free_port)
-  moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
-  pids+=("$!")
-  wait_for_port "$moto_port" || { echo "moto_server did not start" >&2; exit 1; }
-  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  start_moto || exit 1
   export AWS_LAMBDA_LOG_LEVEL=WARN
   python3 "$root/Tests/flex/seed_flex.py" --endpoint "$AWS_ENDPOINT_URL" --group "$group" --requests 2000 \
     --end-ms "$(( $(date +%s) * 1000 - 60000 ))" >"$work/seed.json"
@@ -105,15 +89,8 @@ main() {
   # SIGKILL at random points, then ticks until one completes: nothing lost, re-sends keep their ids and content.
   start_double kills; port=$double_port
   mapfile -t e < <(flex_env "$port" kills)
-  local pid delay tries=0 missing
-  for _ in 1 2 3 4 5 6; do
-    env "${e[@]}" "$bin" tick --timeout 120 >/dev/null 2>>"$work/kills.log" &
-    pid=$!
-    delay=$(python3 -c "import random; print(round(random.uniform(0.05, 0.8), 3))")
-    sleep "$delay"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  local tries=0 missing
+  kill_ticks "$work/kills.log" "${e[@]}"
   until tick "kills-final$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
   missing=$(comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys")
   if [ -n "$missing" ]; then

@@ -199,7 +199,8 @@ case_iam_statements() {
 
 case_template_contract() {
   local t="$ROOT/template/apitap.json" want have
-  want='API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
+  # The Flex Gateway source's (issue 13) are set to empty or none unless FlexSource turns it on.
+  want='ANYPOINT_CLIENT_ID ANYPOINT_CLIENT_SECRET_ARN ANYPOINT_ENV_ID ANYPOINT_ORG_ID API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX FLEX_APIS FLEX_LOG_GROUPS FLEX_SOURCE LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
   have=$(jq -r '.Resources.TickFunction.Properties.Environment.Variables | keys | join(" ")' "$t")
   assert_eq "$have" "$want" "tick environment variable names (issue 3)"
   assert_eq "$(jq -r '.Resources.TickFunction.Properties | [.Handler, .Runtime, .Architectures[0], .ReservedConcurrentExecutions] | join(" ")' "$t")" \

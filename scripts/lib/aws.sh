@@ -154,6 +154,13 @@ stack_parameters_json() {
     --arg HttpAccessLogsAlreadyEnabled "$(cfg HTTP_ACCESS_LOGS_ALREADY_ENABLED false)" \
     --arg HttpAccessLogGroupName "$(cfg HTTP_ACCESS_LOG_GROUP /aws/apigateway/apitap-http-access)" \
     --arg EnableDefaultStageLogging "$(cfg ENABLE_DEFAULT_STAGE_LOGGING false)" \
+    --arg FlexSource "$(cfg FLEX_SOURCE none)" \
+    --arg FlexLogGroupPrefix "$(cfg FLEX_LOG_GROUP_PREFIX /flex/)" \
+    --arg FlexApis "$(cfg FLEX_APIS all)" \
+    --arg FlexAnypointClientId "$(cfg FLEX_ANYPOINT_CLIENT_ID)" \
+    --arg FlexAnypointClientSecretName "$(cfg FLEX_ANYPOINT_CLIENT_SECRET_NAME)" \
+    --arg FlexAnypointOrgId "$(cfg FLEX_ANYPOINT_ORG_ID)" \
+    --arg FlexAnypointEnvId "$(cfg FLEX_ANYPOINT_ENV_ID)" \
     '$ARGS.named + {UapClientSecret: $ENV.APITAP_UAP_CLIENT_SECRET} | to_entries | map({ParameterKey: .key, ParameterValue: .value})'
 }
 

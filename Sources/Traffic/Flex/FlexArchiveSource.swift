@@ -135,7 +135,7 @@ struct FlexArchiveConsumer: WindowConsumer {
             let started = EpochMillis.now()
             ingest(bytes, file: file)
             processMs += EpochMillis.now().value - started.value
-            let ack = await deliver(batcher.take())
+            let ack = await sink.send(batcher.take(), deadline: deadline, into: &delivery)
             guard ack == .acknowledged else { return ack }
         }
         return .acknowledged
@@ -188,18 +188,11 @@ struct FlexArchiveConsumer: WindowConsumer {
         counters.traffic.filtered = batcher.filtered
         counters.traffic.encoding = batcher.counters
         self.batcher = batcher
-        return (await deliver(self.batcher.take()), true)
+        return (await sink.send(self.batcher.take(), deadline: deadline, into: &delivery), true)
     }
 
     func writeCheckpointMembers(to w: inout JSONWriter, window: PlannedWindow, complete: Bool) {
         TickCheckpoint.writeStitcherState(flex.exportState(), to: &w)
-    }
-
-    mutating func deliver(_ batches: [Batch]) async -> Acknowledgement {
-        guard !batches.isEmpty else { return .acknowledged }
-        let report = await sink.deliver(batches, deadline: deadline)
-        delivery += report
-        return report.allDelivered ? .acknowledged : .failed(report.failures.first ?? "a batch was not acknowledged")
     }
 }
 

@@ -10,8 +10,8 @@
 /// for it), an `[accessLog]` group before or right after it, and the message after the groups that follow the id.
 struct FlexLogLine: Sendable {
     var requestId: Range<Int>
-    /// The API's name from `[api: <name>]` or the wasm logger name `<policy>.default.<api>.default.svc`, when present.
-    var apiName: Range<Int>?
+    /// The fixed prefix before `[req: `.
+    var prefix: Range<Int>
     /// The line is the Message Logging policy's (`[accessLog]`), not a runtime log of a policy.
     var accessLog: Bool
     var message: Range<Int>
@@ -53,10 +53,13 @@ struct FlexLogLine: Sendable {
         var end = line.count
         if end > p, line[end - 1] == 0x0A { end -= 1 }
         if end > p, line[end - 1] == 0x0D { end -= 1 }
-        return FlexLogLine(requestId: idStart..<idEnd, apiName: apiName(in: prefix), accessLog: accessLog, message: p..<max(p, end))
+        return FlexLogLine(requestId: idStart..<idEnd, prefix: 0..<marker, accessLog: accessLog, message: p..<max(p, end))
     }
 
-    /// `[api: <name>]` (its `.default.svc` suffix dropped), else the `<api>` of `wasm log <policy>.default.<api>.default.svc`.
+    /// The API's name from `[api: <name>]` (its `.default.svc` suffix dropped), else the `<api>` of the wasm logger name
+    /// `<policy>.default.<api>.default.svc`, when present (read once per request, not per line).
+    func apiName(in line: UnsafeRawBufferPointer) -> Range<Int>? { Self.apiName(in: UnsafeRawBufferPointer(rebasing: line[prefix])) }
+
     static func apiName(in prefix: UnsafeRawBufferPointer) -> Range<Int>? {
         if let group = TextExecutionLogFormat.find("[api: ", in: prefix) {
             let start = group + 6

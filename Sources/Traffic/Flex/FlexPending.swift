@@ -69,8 +69,7 @@ struct FlexPending: Sendable {
             // map yet, the request's first unless a response line came before (its section is logged first).
             let map = FlexValue(bytes: Array(value), cut: cut)
             let bytes = UnsafeRawBufferPointer(rebasing: value)
-            let hasStatus = FlexMessageGrammar.find(Array("\":status\"".utf8), in: bytes, from: 0) != nil
-                || FlexMessageGrammar.find(Array(":status=".utf8), in: bytes, from: 0) != nil
+            let hasStatus = TextExecutionLogFormat.find("\":status\"", in: bytes) != nil || TextExecutionLogFormat.find(":status=", in: bytes) != nil
             let response = hasStatus || (requestHeaders == nil && responseHeaders == nil ? sawResponse : requestHeaders != nil)
             if response {
                 responseHeaders = map

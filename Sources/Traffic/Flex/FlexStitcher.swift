@@ -186,7 +186,7 @@ public struct FlexStitcher: Sendable {
         let (wasComplete, isComplete, newMismatch) = Self.inPlace(&requests.values[i]) { p -> (Bool, Bool, Bool) in
             let was = p.isComplete
             p.lastTimestamp = max(p.lastTimestamp, timestamp)
-            if p.apiName == nil, let api = located.apiName { p.apiName = Array(line[api]) }
+            if p.apiName == nil, let api = located.apiName(in: line) { p.apiName = Array(line[api]) }
             var mismatch = false
             if let echoed = message.echoedRequestId, !p.idMismatch, !UnsafeRawBufferPointer(rebasing: line[echoed]).elementsEqual(idBytes) {
                 p.idMismatch = true

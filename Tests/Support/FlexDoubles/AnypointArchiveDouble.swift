@@ -33,7 +33,7 @@ public final class AnypointArchiveDouble: Sendable {
         public var gatewayTimeouts: Set<Int> = []
         /// More archive requests than this within one minute of wall time are answered 429 (the platform's ~60).
         public var perMinuteLimit = 1_000_000
-        /// Seeds the order of day listings.
+        /// Changes the (unordered) order of day listings.
         public var seed: UInt64 = 1
         public init() {}
     }
@@ -174,12 +174,13 @@ public final class AnypointArchiveDouble: Sendable {
         let ofDay = ofMonth.filter { day($0).2 == p[9] }
         if p.count == 10 {
             s.stats.dayListings += 1
-            // Not in any order (as the platform answers): shuffled by the seed and the path.
-            var h = FNV1a.offsetBasis
-            FNV1a.hash(path.utf8, into: &h)
-            var rng = SplitMixArchive(seed: s.settings.seed &+ h)
-            var items = ofDay
-            if items.count > 1 { for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, Int(rng.next() % UInt64(i + 1))) } }
+            // Not in any order (as the platform answers): sorted by a hash of the seed and each name.
+            func mixed(_ f: File) -> UInt64 {
+                var h = FNV1a.offsetBasis &+ s.settings.seed
+                FNV1a.hash(f.name.utf8, into: &h)
+                return h
+            }
+            let items = ofDay.sorted { mixed($0) < mixed($1) }
             var w = JSONWriter()
             w.beginObject(); w.key("resources"); w.beginArray()
             for f in items {
@@ -238,18 +239,5 @@ public final class AnypointArchiveDouble: Sendable {
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }
-}
-
-/// A small seeded generator (the double's shuffles replay exactly).
-struct SplitMixArchive {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
