@@ -100,6 +100,17 @@ import Testing
         #expect(counters.transactionsEmitted == 2 && session.flexCounters?.layouts == ["cequence": 2])
     }
 
+    @Test func theContentTypeAndExtensionFiltersApplyToFlexTransactions() throws {
+        var session = NDJSONStitchSession(logGroup: FlexFixtures.group, region: Fixtures.region, accountId: nil,
+                                          filter: try TransactionFilter(contentTypePattern: "^text/plain", excludedExtensionsPattern: "/orders/42$"),
+                                          mode: .flexGateway(FlexStitcherOptions()))
+        var out: [UInt8] = []
+        try Fixtures.data("flex-apitap-interleaved.ndjson").withUnsafeBytes { session.feed($0, output: { out += $0 }) }
+        let counters = session.finish(output: { out += $0 })
+        // GET and POST answer JSON (dropped by the content type); DELETE /orders/42 has no content type but its path is excluded.
+        #expect(counters.filtered.contentType == 2 && counters.filtered.excludedExtension == 1 && out.isEmpty)
+    }
+
     @Test func theSampleEventsStitch() throws {
         let sample = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("events/sample-logs/flex-gateway.ndjson")
