@@ -72,6 +72,13 @@ start_edge_double() {
 edge_keys() { jq -r '."transaction-id"' "$1" | sort; }
 oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
 
+# tick NAME ENV-LINES...: one run of `$bin tick` with those settings; stdout in $work/NAME.out, stderr in $work/NAME.log.
+# shellcheck disable=SC2154  # bin is the including script's
+tick() {
+  local name=$1; shift
+  env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
+}
+
 # kill_ticks LOG ENV-LINES...: six ticks of $bin killed with SIGKILL at random points (stderr appended to LOG).
 # shellcheck disable=SC2154  # bin is the including script's
 kill_ticks() {

@@ -27,10 +27,6 @@ flex_env() {
     "UAP_CLIENT_ID=flex-client" "UAP_CLIENT_SECRET=flex-secret" "MAX_BATCH_BYTES=65536"
 }
 
-tick() { # tick NAME ENV-LINES...: one tick with those settings; stdout in $work/NAME.out, stderr in $work/NAME.log
-  local name=$1; shift
-  env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
-}
 
 keys() { edge_keys "$1"; }
 

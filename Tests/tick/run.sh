@@ -23,10 +23,6 @@ uap_env() {
     "MAX_BATCH_BYTES=65536" "STATE_URI=file://$work/state-$2" "POLL_INITIAL_LOOKBACK_SECONDS=900"
 }
 
-tick() { # tick NAME ENV-LINES... : runs one tick with those settings, logs to $work/NAME.log
-  local name=$1; shift
-  env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
-}
 
 keys() { edge_keys "$1"; }
 
