@@ -40,6 +40,7 @@ bench: package ## Benchmarks, about 8 minutes (figures recorded in docs/benchmar
 	$(RELEASE) --product apitap-bench
 	$$($(RELEASE) --show-bin-path)/apitap-bench stitch runtime package
 	$$($(RELEASE) --show-bin-path)/apitap-bench stitch-process --apitap=$$($(RELEASE) --show-bin-path)/apitap
+	$$($(RELEASE) --show-bin-path)/apitap-bench flex flex-process --apitap=$$($(RELEASE) --show-bin-path)/apitap
 	$$($(RELEASE) --show-bin-path)/apitap-bench tick
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit-pacer

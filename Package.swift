@@ -59,11 +59,12 @@ let package = Package(
         .executableTarget(name: "anypoint-double", dependencies: ["AuditDoubles", "Core", "TestSupport"], path: "Tests/Support/anypoint-double"),
         .target(name: "APIManagerDoubles", dependencies: ["HTTP", "Core", "AuditDoubles"], path: "Tests/Support/APIManagerDoubles"),
         .executableTarget(name: "api-manager-double", dependencies: ["APIManagerDoubles", "Core", "TestSupport"], path: "Tests/Support/api-manager-double"),
+        .target(name: "FlexDoubles", dependencies: ["HTTP", "Core"], path: "Tests/Support/FlexDoubles"),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CZlib", "TestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "HTTP", "Core"]),
         .testTarget(name: "TrafficTests", dependencies: [
-            "Traffic", "Core", "Pipeline", "AWS", "HTTP", .product(name: "PropertyBased", package: "swift-property-based"),
+            "Traffic", "Core", "Pipeline", "AWS", "HTTP", "FlexDoubles", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTP", "Core", "Pipeline", "TestSupport", "Traffic"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "AuditDoubles", "AWS", "HTTP", "Core", "Pipeline", "TestSupport"]),

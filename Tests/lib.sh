@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared helpers of the shell test suites (sourced, not run): counting, background servers stopped by PID, ports.
-# The including script sets `work` (a scratch directory) before sourcing; `pids` collects what to stop.
+# Shared helpers of the shell test suites (sourced, not run): counting, background servers stopped by PID, ports,
+# moto_server and the UAP Edge double. The including script sets `work` (a scratch directory), `root` (the repository)
+# and, for kill_ticks, `bin` before sourcing; `pids` collects what to stop.
 passed=0
 failed=0
 pids=()
@@ -53,6 +54,59 @@ make_ca() {
     openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' &&
     printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >ext.cnf &&
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
+}
+
+# start_moto: moto_server on a free loopback port, in this shell (never in $(...): its PID must reach the cleanup
+# list); exports the AWS settings that point at it. Output in $work/moto.log.
+start_moto() {
+  local port
+  port=$(free_port)
+  moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+  pids+=("$!")
+  wait_for_port "$port" || { echo "moto_server did not start" >&2; return 1; }
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+}
+
+# start_edge_double NAME CLIENT_ID CLIENT_SECRET [FAULTS]: the strict UAP Edge double over HTTPS with the test CA
+# (make_ca first), in this shell; accepted records go to $work/NAME.ndjson; sets double_port.
+# shellcheck disable=SC2154,SC2034  # root is the including script's; double_port is read by it
+start_edge_double() {
+  local name=$1 id=$2 secret=$3 faults=${4:-} port
+  port=$(free_port)
+  : >"$work/$name.ndjson"
+  python3 "$root/Tests/Support/uap_edge_double.py" --port "$port" --cert "$work/server.pem" --key "$work/server.key" \
+    --schema "$root/docs/edge-transaction.schema.json" --records "$work/$name.ndjson" --client-id "$id" \
+    --client-secret "$secret" --token-ttl 3600 --max-batch-bytes 65536 --max-batch-transactions 250 \
+    --faults "$faults" --slow-seconds 4 >"$work/$name.double.log" 2>&1 &
+  pids+=("$!")
+  wait_for_port "$port" || { echo "the UAP double did not start: $(cat "$work/$name.double.log")" >&2; return 1; }
+  double_port=$port
+}
+
+# Ids of what an Edge double received, and of a native oracle's transactions that Edge can express.
+edge_keys() { jq -r '."transaction-id"' "$1" | sort; }
+oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
+
+# tick NAME ENV-LINES...: one run of `$bin tick` with those settings; stdout in $work/NAME.out, stderr in $work/NAME.log.
+# shellcheck disable=SC2154  # bin is the including script's
+tick() {
+  local name=$1; shift
+  env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
+}
+
+# kill_ticks LOG ENV-LINES...: six ticks of $bin killed with SIGKILL at random points (stderr appended to LOG).
+# shellcheck disable=SC2154  # bin is the including script's
+kill_ticks() {
+  local log=$1 pid delay
+  shift
+  for _ in 1 2 3 4 5 6; do
+    env "$@" "$bin" tick --timeout 120 >/dev/null 2>>"$log" &
+    pid=$!
+    delay=$(python3 -c "import random; print(round(random.uniform(0.05, 0.8), 3))")
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
 }
 
 # The closing line any runner can read.

@@ -44,15 +44,16 @@ struct ProcessRun {
     var lines: Int
 }
 
-/// Runs `apitap stitch` over `input`, its stdout into `output`; nil when it cannot start or fails.
-func runStitchProcess(apitap: String, input: String, output: String, format: String) -> ProcessRun? {
+/// Runs `apitap stitch` over `input` (or `apitap` with `arguments`), its stdout into `output`; nil when it cannot start
+/// or fails.
+func runStitchProcess(apitap: String, input: String, output: String, format: String, arguments: [String]? = nil) -> ProcessRun? {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let args = [apitap, "stitch", "--log-group", "API-Gateway-Execution-Logs_a1b2c3d4e5/prod", "--region", "eu-west-2",
-                "--account-id", "123456789012", "--input", input, "--format", format]
+    let args = [apitap] + (arguments ?? ["stitch", "--log-group", "API-Gateway-Execution-Logs_a1b2c3d4e5/prod", "--region", "eu-west-2",
+                                         "--account-id", "123456789012", "--input", input, "--format", format])
     let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
     let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
     defer { argv.forEach { free($0) }; envp.forEach { free($0) } }

@@ -1,4 +1,4 @@
-// `make bench`: throughput of the hot paths (stitching, audit export, posture collection), the audit pacer's accuracy, and the runtime's
+// `make bench`: throughput of the hot paths (stitching API Gateway's and Flex Gateway's logs, audit export, posture collection), the audit pacer's accuracy, and the runtime's
 // cold start, idle memory and package size.
 import Glibc
 import HTTP
@@ -30,6 +30,18 @@ if wanted("stitch") {
 // Writes ~0.5 GB of corpus to /tmp and runs the release binary: only when asked for (`apitap-bench stitch-process`).
 if only.contains("stitch-process") {
     report(stitchProcessBenchmarks(apitap: apitapPath))
+}
+if wanted("flex") {
+    report(flexStitchBenchmark())
+}
+// Writes ~0.5 GB of Flex lines to /tmp and runs the release binary: only when asked for (`apitap-bench flex-process`).
+if only.contains("flex-process") {
+    report(flexProcessBenchmarks(apitap: apitapPath))
+}
+// The Flex corpus alone, for profiling `apitap stitch` by hand: `apitap-bench flex-corpus --out=/tmp/flex.ndjson`.
+if only.contains("flex-corpus") {
+    let out = arguments.first { $0.hasPrefix("--out=") }.map { String($0.dropFirst("--out=".count)) } ?? "/tmp/apitap-flex-corpus.ndjson"
+    if let c = writeFlexCorpus(to: out) { print("flex corpus: \(c.lines) lines, \(c.requests) requests, \(c.bytes) bytes in \(out)") }
 }
 if wanted("audit") {
     report(await auditThroughputBenchmarks())

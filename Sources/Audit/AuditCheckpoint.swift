@@ -1,94 +1,65 @@
-// An organization's checkpoint: the watermark, the keys read at its edge, and the window a deadline cut short.
+// An organization's checkpoint: the windowed-source part (watermark, keys at its edge, a window cut short) and the
+// entries the threshold alert rules still hold.
 import Core
 import Pipeline
 
 public struct AuditCheckpoint: Sendable, Equatable {
-    /// A window still being paged: the next run continues it with the query's own cursor (same startDate/endDate).
-    public struct InProgress: Sendable, Equatable {
-        public var start: EpochMillis
-        public var end: EpochMillis
-        /// The cursor of the next page to fetch; nil means "the first page" (nothing acknowledged yet).
-        public var cursor: String?
-        /// Keys (hashed) read so far with a time inside the next window's overlap.
-        public var nextSeen: Set<UInt64>
-        public var pagesDone: Int
-    }
+    public typealias InProgress = WindowCheckpoint.InProgress
 
-    /// Every entry with a time at or before this was delivered and acknowledged by every sink.
-    public var watermark: EpochMillis
-    /// FNV-1a 64 of the keys read in the last complete window with a time inside the overlap before the watermark:
-    /// the next window re-reads that overlap (for late entries) and skips these.
-    public var seen: Set<UInt64>
-    public var inProgress: InProgress?
+    public var window: WindowCheckpoint
     /// Entries the threshold alert rules hold (failed logins not yet numerous enough), as of this checkpoint.
     public var alertPending: [PendingAlertEntries]
 
+    /// Every entry with a time at or before this was delivered and acknowledged by every sink.
+    public var watermark: EpochMillis { window.watermark }
+    /// FNV-1a 64 of the keys read in the last complete window with a time inside the overlap before the watermark.
+    public var seen: Set<UInt64> { window.seen }
+    /// A window still being paged: continued with the query's own cursor (same startDate/endDate).
+    public var inProgress: InProgress? { window.inProgress }
+
     public init(watermark: EpochMillis, seen: Set<UInt64> = [], inProgress: InProgress? = nil, alertPending: [PendingAlertEntries] = []) {
-        self.watermark = watermark
-        self.seen = seen
-        self.inProgress = inProgress
+        window = WindowCheckpoint(watermark: watermark, seen: seen, inProgress: inProgress)
         self.alertPending = alertPending
     }
+
+    /// The document as the export has always written it (`organizationId`, `cursor`, `alertPending`).
+    public static let format = WindowCheckpointFormat(ownerKey: "organizationId", positionKey: "cursor")
 
     public static func storeKey(organizationID: String) -> String { "audit-" + organizationID }
 
     public func encoded(organizationID: String) -> [UInt8] {
-        var w = JSONWriter(capacity: 256 + (seen.count + (inProgress?.nextSeen.count ?? 0)) * 20)
-        w.beginObject()
-        w.field("version", 1)
-        w.field("organizationId", organizationID)
-        w.field("watermark", watermark.value)
-        w.field("watermarkIso", watermark.iso8601)
-        w.key("seen")
-        HashSetCoding.write(seen, to: &w)
-        w.key("inProgress")
-        if let p = inProgress {
-            w.beginObject()
-            w.field("start", p.start.value)
-            w.field("end", p.end.value)
-            w.field("cursor", p.cursor)
-            w.field("pagesDone", p.pagesDone)
-            w.key("nextSeen")
-            HashSetCoding.write(p.nextSeen, to: &w)
-            w.endObject()
-        } else {
-            w.null()
-        }
-        if !alertPending.isEmpty {
-            w.key("alertPending")
-            w.beginArray()
-            for p in alertPending {
-                w.beginObject()
-                w.field("rule", p.rule)
-                w.field("user", p.user)
-                w.key("entries")
-                w.beginArray()
-                for e in p.entries { w.raw(json: e.raw) }
-                w.endArray()
-                w.endObject()
-            }
-            w.endArray()
-        }
-        w.endObject()
-        return w.bytes
+        Self.format.encode(window, owner: organizationID) { Self.writeAlertPending(alertPending, to: &$0) }
     }
 
     public static func decode(_ bytes: [UInt8]) throws(AnypointError) -> AuditCheckpoint {
-        let json: JSONValue
-        do { json = try JSONReader.parse(bytes) } catch { throw AnypointError(.decode, "checkpoint is not JSON: \(error)") }
-        guard json["version"]?.int64Value == 1, let watermark = json["watermark"]?.int64Value else {
-            throw AnypointError(.decode, "checkpoint has an unknown version or no watermark")
+        let window: WindowCheckpoint, document: JSONValue
+        do { (window, document) = try format.decode(bytes) } catch { throw AnypointError(.decode, error.description) }
+        var checkpoint = AuditCheckpoint(watermark: window.watermark, alertPending: try alertPending(in: document))
+        checkpoint.window = window
+        return checkpoint
+    }
+
+    /// The `alertPending` member, written only when some entries are held.
+    static func writeAlertPending(_ pending: [PendingAlertEntries], to w: inout JSONWriter) {
+        guard !pending.isEmpty else { return }
+        w.key("alertPending")
+        w.beginArray()
+        for p in pending {
+            w.beginObject()
+            w.field("rule", p.rule)
+            w.field("user", p.user)
+            w.key("entries")
+            w.beginArray()
+            for e in p.entries { w.raw(json: e.raw) }
+            w.endArray()
+            w.endObject()
         }
-        var inProgress: InProgress?
-        if let p = json["inProgress"], !p.isNull {
-            guard let start = p["start"]?.int64Value, let end = p["end"]?.int64Value else {
-                throw AnypointError(.decode, "checkpoint has an unreadable inProgress window")
-            }
-            inProgress = InProgress(start: EpochMillis(start), end: EpochMillis(end), cursor: p["cursor"]?.stringValue,
-                                    nextSeen: HashSetCoding.read(p["nextSeen"]), pagesDone: Int(p["pagesDone"]?.int64Value ?? 0))
-        }
+        w.endArray()
+    }
+
+    static func alertPending(in document: JSONValue) throws(AnypointError) -> [PendingAlertEntries] {
         var pending: [PendingAlertEntries] = []
-        for p in json["alertPending"]?.arrayValue ?? [] {
+        for p in document["alertPending"]?.arrayValue ?? [] {
             guard let rule = p["rule"]?.stringValue, let user = p["user"]?.stringValue, let list = p["entries"]?.arrayValue else {
                 throw AnypointError(.decode, "checkpoint has an unreadable alertPending item")
             }
@@ -100,7 +71,11 @@ public struct AuditCheckpoint: Sendable, Equatable {
             }
             pending.append(PendingAlertEntries(rule: rule, user: user, entries: entries))
         }
-        return AuditCheckpoint(watermark: EpochMillis(watermark), seen: HashSetCoding.read(json["seen"]), inProgress: inProgress,
-                               alertPending: pending)
+        return pending
     }
+}
+
+extension WindowCheckpoint.InProgress {
+    /// The cursor of the next page to fetch; nil means "the first page" (nothing acknowledged yet).
+    public var cursor: String? { position }
 }

@@ -46,49 +46,34 @@ public struct AuditExportSettings: Sendable {
     }
 }
 
+/// What happened to one organization in one run: the windowed-source outcome (result, window, pages, duplicates,
+/// watermark, error; read through this type's members) and what the export did with the entries.
+@dynamicMemberLookup
 public struct OrganizationOutcome: Sendable {
-    public enum Result: String, Sendable {
-        /// The whole window was delivered and committed.
-        case committed
-        /// The deadline came first: every page read was delivered and committed; the next run continues the window.
-        case partial
-        /// Nothing to read yet (the window would be empty).
-        case idle
-        /// A sink did not acknowledge a page: that page is read again next run.
-        case deliveryFailed
-        /// Another run committed first.
-        case conflict
-        /// Reading or committing failed.
-        case failed
-        /// The run was cancelled; the page in flight (if any) is read again next run.
-        case cancelled
-        /// `--dry-run` or an explicit `--since` window: nothing committed by design.
-        case notCommitted
-    }
+    public typealias Result = WindowResult
 
     public var organizationID: String
-    public var result: Result = .idle
-    public var windowStart: EpochMillis?
-    public var windowEnd: EpochMillis?
-    public var resumed = false
-    public var pages = 0
-    public var entries = 0
+    public var window = WindowOutcome()
     public var exported = 0
-    public var duplicates = 0
     /// Items of `data` that were not JSON objects (exported flagged, counted here).
     public var malformed = 0
     public var alerts = 0
     /// 503 answers (rate window spent) met while paging this organization, and how long they made it wait.
     public var waits503 = 0
     public var waited503Ms: Int64 = 0
-    /// Everything up to here is delivered and committed (after this run); nil when the run commits nothing.
-    public var watermark: EpochMillis?
-    public var error: String?
 
     public init(organizationID: String) { self.organizationID = organizationID }
 
+    public subscript<T>(dynamicMember path: WritableKeyPath<WindowOutcome, T>) -> T {
+        get { window[keyPath: path] }
+        set { window[keyPath: path] = newValue }
+    }
+
+    /// Entries read (duplicates included).
+    public var entries: Int { window.records }
+
     /// How far the committed watermark trails `now` (the export's lag, for the operator).
-    public func watermarkLagMs(now: EpochMillis) -> Int64? { watermark.map { max(0, now.value - $0.value) } }
+    public func watermarkLagMs(now: EpochMillis) -> Int64? { window.watermark.map { max(0, now.value - $0.value) } }
 }
 
 public struct SinkStats: Sendable {
@@ -261,203 +246,29 @@ public struct AuditExporter: Sendable {
                 stats: inout [SinkStats]) async -> OrganizationOutcome {
         var outcome = OrganizationOutcome(organizationID: org)
         let storeKey = AuditCheckpoint.storeKey(organizationID: org)
-        let commits = settings.since == nil && !settings.dryRun
         let log = logger.with("organizationId", org)
-
-        // 1. Where to read: the checkpoint's window (continued, or the next one), or the explicit one.
-        var version = CheckpointVersion.absent
-        var checkpoint: AuditCheckpoint?
-        if settings.since == nil {
-            do {
-                let loaded = try await store.load(key: storeKey)
-                version = loaded.version
-                if let bytes = loaded.bytes { checkpoint = try AuditCheckpoint.decode(bytes) }
-            } catch {
-                // An unreadable checkpoint must not silently restart from AUDIT_START (that would duplicate or skip).
-                outcome.result = .failed
-                outcome.error = "loading the checkpoint \(storeKey) failed: \(error); fix or delete it"
-                return outcome
-            }
-        }
-        let defaultEnd = settings.until ?? now.adding(milliseconds: -settings.lagMs)
-        var start: EpochMillis, end: EpochMillis, cursor: String?
-        var nextSeen = Set<UInt64>()
-        var pagesDone = 0
-        let seen = checkpoint?.seen ?? []
-        let watermark: EpochMillis
-        if let since = settings.since {
-            start = since; end = defaultEnd; watermark = since
-        } else if let cp = checkpoint, let p = cp.inProgress {
-            start = p.start; end = p.end; cursor = p.cursor; nextSeen = p.nextSeen; pagesDone = p.pagesDone
-            watermark = cp.watermark
-            outcome.resumed = true
-        } else if let cp = checkpoint {
-            watermark = cp.watermark
-            start = cp.watermark.adding(milliseconds: -settings.overlapMs); end = defaultEnd
-        } else {
-            watermark = settings.start.resolve(now: now)
-            start = watermark; end = defaultEnd
-        }
-        outcome.windowStart = start
-        outcome.windowEnd = end
-        if commits { outcome.watermark = watermark }
-        if commits { evaluator.restore(checkpoint?.alertPending ?? [], organizationID: org) }
-        guard end > start, outcome.resumed || settings.since != nil || checkpoint == nil || end > watermark else { return outcome }
-
-        // 2. Page after page with the same window, for as long as the answer carries a cursor. An empty page may
-        //    still carry one (entries the service filtered out can fill a page): only an answer without a cursor
-        //    ends the window. Two guards keep a looping control plane from paging forever: a cursor this run has
-        //    already seen, and more pages than AUDIT_MAX_PAGES_PER_WINDOW.
-        let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
-        let nextSeenFrom = end.value - settings.overlapMs
-        var windowKeys = Set<AuditKey>()
-        var resumedCursor = cursor != nil
-        var complete = false
-        // Hashed cursors (8 bytes each, whatever their length) → the page that brought them.
-        var cursorsSeen: [UInt64: Int] = [:]
-        if let c = cursor { cursorsSeen[AuditKey(c).hash64] = pagesDone }
-        func windowText() -> String { "organization \(org), window [\(start.iso8601), \(end.iso8601)]" }
-        while true {
-            if Task.isCancelled { outcome.result = .cancelled; return outcome }
-            if pullDeadline.hasPassed() { break }
-            guard pagesDone < settings.maxPagesPerWindow else {
-                outcome.result = .failed
-                outcome.error = "\(windowText()): \(pagesDone) pages without an answer that ends the window "
-                    + "(AUDIT_MAX_PAGES_PER_WINDOW=\(settings.maxPagesPerWindow)); the control plane keeps sending cursors "
-                    + "(last \(Self.hint(cursor))). Nothing committed past page \(pagesDone). If the window really holds more "
-                    + "than \(settings.maxPagesPerWindow * settings.pageLimit) entries, raise AUDIT_MAX_PAGES_PER_WINDOW"
-                return outcome
-            }
-            let query = AuditQuery(organizationID: org, start: start, end: end, filters: settings.filters,
-                                   limit: settings.pageLimit, cursor: cursor)
-            let page: AuditPage
-            do {
-                page = try await client.query(query, deadline: pullDeadline)
-            } catch let e as AnypointError where e.kind == .deadline {
-                break
-            } catch where resumedCursor {
-                // A stored cursor the service no longer accepts: read the window from its start again. Entries of
-                // the pages already delivered come again, with the same keys.
-                log.warn("the stored cursor was refused; re-reading the window", [("error", .string(String(describing: error)))])
-                cursor = nil
-                resumedCursor = false
-                pagesDone = 0
-                cursorsSeen = [:]
-                continue
-            } catch {
-                if Task.isCancelled { outcome.result = .cancelled; return outcome }
-                outcome.result = .failed
-                outcome.error = "\(windowText()), page \(pagesDone + 1): \(error)"
-                return outcome
-            }
-            resumedCursor = false
-            if let next = page.cursor {
-                let h = AuditKey(next).hash64
-                if let first = cursorsSeen[h] {
-                    // Following it would fetch the same pages again, without end. The page that brought it is neither
-                    // delivered nor committed: the checkpoint stays at the last page known to be good.
-                    outcome.result = .failed
-                    outcome.error = "\(windowText()): page \(pagesDone + 1) came back with cursor \(Self.hint(next)), "
-                        + "which page \(first) already brought: the control plane is repeating itself. Stopped; nothing "
-                        + "committed past page \(pagesDone)"
-                    return outcome
-                }
-                cursorsSeen[h] = pagesDone + 1
-            }
-            outcome.pages += 1
-            pagesDone += 1
-            let exportedAt = EpochMillis.now()
-            var fresh: [AuditEntry] = []
-            var records: [ExportRecord] = []
-            records.reserveCapacity(page.entries.count)
-            for raw in page.entries {
-                let read = AuditEntry.read(raw)
-                outcome.entries += 1
-                let h = read.key.hash64
-                // Entries without a time of their own are kept as edge keys too: the next overlap may show them again.
-                if (read.timestamp?.value ?? Int64.max) >= nextSeenFrom { nextSeen.insert(h) }
-                if seen.contains(h) || windowKeys.contains(read.key) { outcome.duplicates += 1; continue }
-                windowKeys.insert(read.key)
-                switch read {
-                case .entry(let entry):
-                    fresh.append(entry)
-                    records.append(.entry(entry, organizationID: org, exportedAt: exportedAt, otelAttributes: settings.otelAttributes))
-                case .malformed(let m):
-                    outcome.malformed += 1
-                    log.warn("an entry is not a JSON object; exported flagged as malformed",
-                             [("page", .of(pagesDone)), ("key", .string(m.key.rawValue)), ("reason", .string(m.reason)),
-                              ("start", .string(String(decoding: m.raw.prefix(80), as: UTF8.self)))])
-                    records.append(.malformed(m, organizationID: org, exportedAt: exportedAt, otelAttributes: settings.otelAttributes))
-                }
-            }
-            let alerts = evaluator.evaluate(fresh, organizationID: org, exportedAt: exportedAt)
-            records += alerts
-            outcome.alerts += alerts.count
-            // Nothing to send back: the window is done (a last page with entries but no cursor ends it too).
-            complete = page.cursor == nil
-
-            // 3. Every sink must acknowledge the page before the checkpoint moves.
-            if !settings.dryRun && !records.isEmpty {
-                let results = await deliver(records, exportedAt: exportedAt, deadline: deadline)
-                var failures: [String] = []
-                for (i, r) in results.enumerated() {
-                    stats[i].delivered += r.delivered
-                    stats[i].latenciesMs.append(r.latencyMs)
-                    if let e = r.error { stats[i].failedPages += 1; stats[i].lastError = e; failures.append(e) }
-                    for warning in r.warnings {
-                        stats[i].warnings += 1
-                        log.warn("sink warning", [("sink", .string(stats[i].name)), ("warning", .string(warning))])
-                    }
-                }
-                if !failures.isEmpty {
-                    outcome.result = .deliveryFailed
-                    outcome.error = "\(windowText()), page \(pagesDone): " + failures.joined(separator: "; ")
-                    return outcome
-                }
-                if Task.isCancelled { outcome.result = .cancelled; return outcome }
-            }
-            outcome.exported += records.count - alerts.count
-
-            // 4. Commit: the finished window moves the watermark; otherwise the cursor of the next page is kept.
-            if commits {
-                let next: AuditCheckpoint
-                let pending = evaluator.pending(organizationID: org, horizon: end.adding(milliseconds: -settings.overlapMs))
-                if complete {
-                    next = AuditCheckpoint(watermark: end, seen: nextSeen, alertPending: pending)
-                } else {
-                    next = AuditCheckpoint(watermark: watermark, seen: seen,
-                                           inProgress: .init(start: start, end: end, cursor: page.cursor, nextSeen: nextSeen,
-                                                             pagesDone: pagesDone),
-                                           alertPending: pending)
-                }
-                do {
-                    version = try await store.commit(key: storeKey, bytes: next.encoded(organizationID: org), expected: version)
-                } catch let conflict as CheckpointConflict {
-                    outcome.result = .conflict
-                    outcome.error = conflict.description
-                    return outcome
-                } catch {
-                    outcome.result = .failed
-                    outcome.error = "\(windowText()), page \(pagesDone): committing the checkpoint failed: \(error)"
-                    return outcome
-                }
-                if complete { outcome.watermark = end }
-            }
-            if complete { break }
-            cursor = page.cursor
-        }
-        if !commits { outcome.result = .notCommitted }
-        else if complete { outcome.result = .committed }
-        else if outcome.pages == 0 && !outcome.resumed { outcome.result = .partial; outcome.error = "the deadline came before any page was read" }
-        else { outcome.result = .partial }
+        var consumer = AuditConsumer(exporter: self, organizationID: org, evaluator: evaluator, stats: stats, deadline: deadline, logger: log)
+        let source = WindowedSource(
+            reader: AuditPageReader(client: client, organizationID: org, filters: settings.filters, limit: settings.pageLimit),
+            store: store, key: storeKey, owner: org, label: "organization \(org)", positionNoun: "cursor", format: AuditCheckpoint.format,
+            policy: WindowPolicy(overlapMs: settings.overlapMs, pullMarginMs: settings.pullMarginMs, commitEachPage: true,
+                                 deduplicateWithinRun: true, maxPagesPerWindow: settings.maxPagesPerWindow,
+                                 maxPagesSetting: "AUDIT_MAX_PAGES_PER_WINDOW"),
+            logger: log)
+        // Where to read: the checkpoint's window (continued, or the next one), or the explicit one.
+        let first = settings.start.resolve(now: now)
+        let origin: WindowStart = settings.since.map { .explicit(start: $0) }
+            ?? (settings.dryRun ? .dryRun(initialWatermark: first, initialStart: first) : .checkpoint(initialWatermark: first, initialStart: first))
+        outcome.window = await source.run(from: origin, end: settings.until ?? now.adding(milliseconds: -settings.lagMs),
+                                          consumer: &consumer, deadline: deadline)
+        evaluator = consumer.evaluator
+        stats = consumer.stats
+        outcome.exported = consumer.exported
+        outcome.malformed = consumer.malformed
+        outcome.alerts = consumer.alerts
         return outcome
     }
 
-    /// A cursor's first characters, enough to tell cursors apart in an error (cursors are opaque and can be long).
-    static func hint(_ cursor: String?) -> String {
-        guard let cursor else { return "none" }
-        return cursor.count <= 12 ? "'\(cursor)'" : "'\(cursor.prefix(12))…'"
-    }
     func deliver(_ records: [ExportRecord], exportedAt: EpochMillis, deadline: Deadline) async -> [SinkDelivery] {
         var results = [SinkDelivery](repeating: SinkDelivery(), count: sinks.count)
         await withTaskGroup(of: (Int, SinkDelivery).self) { group in
@@ -467,5 +278,98 @@ public struct AuditExporter: Sendable {
             for await (i, r) in group { results[i] = r }
         }
         return results
+    }
+}
+
+/// One page of the Audit Log Query API: the same window, the cursor as the position.
+struct AuditPageReader: WindowReader {
+    let client: AnypointClient
+    let organizationID: String
+    let filters: AuditFilters
+    let limit: Int
+
+    func read(start: EpochMillis, end: EpochMillis, position: String?, deadline: Deadline) async throws -> WindowPage<ReadEntry> {
+        let query = AuditQuery(organizationID: organizationID, start: start, end: end, filters: filters, limit: limit, cursor: position)
+        let page: AuditPage
+        do { page = try await client.query(query, deadline: deadline) } catch let e as AnypointError where e.kind == .deadline {
+            throw WindowReadStop.deadline
+        }
+        // An empty page may still carry a cursor (entries the service filtered out can fill a page): only an answer
+        // without one ends the window.
+        return WindowPage(records: page.entries.map(AuditEntry.read), next: page.cursor)
+    }
+
+    /// Entries without a time of their own are kept as edge keys: the next overlap may show them again.
+    func identity(of entry: ReadEntry) -> (hash: UInt64, time: EpochMillis?) { (entry.key.hash64, entry.timestamp) }
+}
+
+/// The export's side of a window: records and alerts for the fresh entries of a page, delivered to every sink, and
+/// the alert rules' held entries in the checkpoint.
+struct AuditConsumer: WindowConsumer {
+    let exporter: AuditExporter
+    let organizationID: String
+    var evaluator: AlertEvaluator
+    var stats: [SinkStats]
+    let deadline: Deadline
+    let logger: Logger
+    var exported = 0
+    var malformed = 0
+    var alerts = 0
+    var pages = 0
+
+    var settings: AuditExportSettings { exporter.settings }
+
+    mutating func restore(from document: JSONValue, window: PlannedWindow) throws {
+        // A dry run delivers nothing, so what the rules hold stays as the last real run left it.
+        guard !settings.dryRun else { return }
+        evaluator.restore(try AuditCheckpoint.alertPending(in: document), organizationID: organizationID)
+    }
+
+    mutating func consume(_ entries: [ReadEntry], window: PlannedWindow) async -> Acknowledgement {
+        pages += 1
+        let exportedAt = EpochMillis.now()
+        var fresh: [AuditEntry] = []
+        var records: [ExportRecord] = []
+        records.reserveCapacity(entries.count)
+        for read in entries {
+            switch read {
+            case .entry(let entry):
+                fresh.append(entry)
+                records.append(.entry(entry, organizationID: organizationID, exportedAt: exportedAt, otelAttributes: settings.otelAttributes))
+            case .malformed(let m):
+                malformed += 1
+                logger.warn("an entry is not a JSON object; exported flagged as malformed",
+                            [("page", .of(pages)), ("key", .string(m.key.rawValue)), ("reason", .string(m.reason)),
+                             ("start", .string(String(decoding: m.raw.prefix(80), as: UTF8.self)))])
+                records.append(.malformed(m, organizationID: organizationID, exportedAt: exportedAt, otelAttributes: settings.otelAttributes))
+            }
+        }
+        let raised = evaluator.evaluate(fresh, organizationID: organizationID, exportedAt: exportedAt)
+        records += raised
+        alerts += raised.count
+
+        // Every sink must acknowledge the page before the checkpoint moves.
+        if !settings.dryRun && !records.isEmpty {
+            let results = await exporter.deliver(records, exportedAt: exportedAt, deadline: deadline)
+            var failures: [String] = []
+            for (i, r) in results.enumerated() {
+                stats[i].delivered += r.delivered
+                stats[i].latenciesMs.append(r.latencyMs)
+                if let e = r.error { stats[i].failedPages += 1; stats[i].lastError = e; failures.append(e) }
+                for warning in r.warnings {
+                    stats[i].warnings += 1
+                    logger.warn("sink warning", [("sink", .string(stats[i].name)), ("warning", .string(warning))])
+                }
+            }
+            if !failures.isEmpty { return .failed(failures.joined(separator: "; ")) }
+            if Task.isCancelled { return .cancelled }
+        }
+        exported += records.count - raised.count
+        return .acknowledged
+    }
+
+    func writeCheckpointMembers(to w: inout JSONWriter, window: PlannedWindow, complete: Bool) {
+        let horizon = window.end.adding(milliseconds: -settings.overlapMs)
+        AuditCheckpoint.writeAlertPending(evaluator.pending(organizationID: organizationID, horizon: horizon), to: &w)
     }
 }

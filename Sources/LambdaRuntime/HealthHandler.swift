@@ -36,7 +36,7 @@ public struct HealthHandler: LambdaHandler {
 /// Which settings the summary shows, and how secrets are hidden.
 public enum ConfigurationSummary {
     static let prefixes = ["UAP_", "API_", "ENABLE_", "STATE_", "AUDIT_", "ANYPOINT_", "POSTURE_", "POLL_", "MAX_", "SEND_", "OUTPUT_",
-                           "INCOMPLETE_", "LOGS_", "CONTENT_TYPE_", "EXCLUDED_", "LOG_"]
+                           "INCOMPLETE_", "LOGS_", "CONTENT_TYPE_", "EXCLUDED_", "LOG_", "FLEX_"]
     static let exact: Set<String> = ["AWS_REGION", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
                                      "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "_HANDLER",
                                      "SSL_CERT_FILE"]

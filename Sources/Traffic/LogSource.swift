@@ -4,7 +4,11 @@ import Core
 
 /// One log group the tick polls, and how to read it.
 public struct LogGroupTarget: Sendable, Equatable {
-    public enum Kind: String, Sendable { case rest, http }
+    public enum Kind: String, Sendable {
+        case rest, http
+        /// MuleSoft Flex Gateway Message Logging lines (`FLEX_LOG_GROUPS`).
+        case flex
+    }
     public var logGroup: LogGroupName
     public var kind: Kind
     public var apiId: String?

@@ -18,11 +18,16 @@ public struct NDJSONStitchSession {
         case httpAccessLog
         /// REST when the log group is named `API-Gateway-Execution-Logs_{apiId}/{stage}`, HTTP API access log otherwise.
         case automatic
+        /// MuleSoft Flex Gateway Message Logging lines.
+        case flexGateway(FlexStitcherOptions)
     }
 
     public private(set) var counters = TrafficCounters()
     private var stitcher: RESTExecutionLogStitcher<TextExecutionLogFormat>?
     private var mapper: HTTPAccessLogMapper?
+    private var flex: FlexStitcher?
+    /// The Flex stitcher's own counters (`.flexGateway` only), complete after `finish`.
+    public private(set) var flexCounters: FlexCounters?
     private var filter: TransactionFilter?
     private let encoding: TransactionEncoding
     private var carry: [UInt8] = []
@@ -46,8 +51,11 @@ public struct NDJSONStitchSession {
         case .restExecutionLog: rest = true
         case .httpAccessLog: rest = false
         case .automatic: rest = logGroup.restExecutionLogStage != nil
+        case .flexGateway: rest = false
         }
-        if rest {
+        if case .flexGateway(let options) = mode {
+            flex = FlexStitcher(logGroup: logGroup, region: region, accountId: accountId, options: options)
+        } else if rest {
             stitcher = RESTExecutionLogStitcher(logGroup: logGroup, region: region, accountId: accountId, options: options)
         } else {
             mapper = HTTPAccessLogMapper(logGroup: logGroup, region: region, accountId: accountId, apiId: nil, stage: nil)
@@ -128,6 +136,15 @@ public struct NDJSONStitchSession {
             counters += m.takeCounters()
             mapper = m
         }
+        if var f = flex {
+            flex = nil
+            f.flushAll { write($0) }
+            var c = f.takeCounters()
+            counters += c.traffic
+            c.traffic = counters
+            flexCounters = c
+            flex = f
+        }
         if !out.isEmpty { output(out); out.removeAll() }
         return counters
     }
@@ -151,6 +168,12 @@ public struct NDJSONStitchSession {
                 s.ingest(logStream: logStream, timestamp: time, message: UnsafeRawBufferPointer(bytes)) { write($0) }
             }
             stitcher = s
+        } else if var f = flex {
+            flex = nil
+            message.withUTF8 { bytes in
+                f.ingest(logStream: logStream, timestamp: time, message: UnsafeRawBufferPointer(bytes)) { write($0) }
+            }
+            flex = f
         } else if var m = mapper {
             mapper = nil
             if let transaction = message.withUTF8({ m.map(logStream: logStream, timestamp: time, message: UnsafeRawBufferPointer($0)) }) {
@@ -162,6 +185,8 @@ public struct NDJSONStitchSession {
 
     private mutating func write(_ transaction: Transaction) {
         if var f = filter {
+            // Moved out while it runs: a copy left behind would make every cache insertion copy the caches.
+            filter = nil
             let kept = f.keep(transaction, counters: &counters.filtered)
             filter = f
             guard kept else { return }
@@ -175,6 +200,15 @@ public struct NDJSONStitchSession {
                            mode: Mode = .automatic, encoding: TransactionEncoding = .native,
                            maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes, input: Int32,
                            output: ([UInt8]) -> Void) throws(OfflineStitchError) -> TrafficCounters {
+        try runCounting(logGroup: logGroup, region: region, accountId: accountId, filter: filter, mode: mode, encoding: encoding,
+                        maxLineBytes: maxLineBytes, input: input, output: output).traffic
+    }
+
+    /// The same, and the Flex stitcher's counters when `mode` is `.flexGateway`.
+    public static func runCounting(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter?,
+                           mode: Mode = .automatic, encoding: TransactionEncoding = .native,
+                           maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes, input: Int32,
+                           output: ([UInt8]) -> Void) throws(OfflineStitchError) -> (traffic: TrafficCounters, flex: FlexCounters?) {
         var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, filter: filter, mode: mode,
                                           encoding: encoding, maxLineBytes: maxLineBytes)
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
@@ -187,6 +221,7 @@ public struct NDJSONStitchSession {
             if n == 0 { break }
             buffer.withUnsafeBytes { session.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), output: output) }
         }
-        return session.finish(output: output)
+        let traffic = session.finish(output: output)
+        return (traffic, session.flexCounters)
     }
 }

@@ -18,11 +18,13 @@ public struct TickSettings: Sendable {
     /// Stop pulling when less than this is left before the deadline (delivery and commit need the rest).
     public var pullMarginMs: Int64
     public var logGroupConcurrency: Int
+    /// How Flex Gateway log groups are stitched (entry limit, `FLEX_APIS`).
+    public var flex: FlexStitcherOptions
 
     public init(region: AWSRegion, accountId: AWSAccountID?, overlapMs: Int64 = 120_000, lagMs: Int64 = 10_000,
                 initialLookbackMs: Int64 = 300_000, incompleteMaxAgeMs: Int64 = 300_000, maxBatchBytes: Int = 1_048_576,
                 maxBatchTransactions: Int = 250, encoding: TransactionEncoding = .native,
-                pullMarginMs: Int64 = 10_000, logGroupConcurrency: Int = 4) {
+                pullMarginMs: Int64 = 10_000, logGroupConcurrency: Int = 4, flex: FlexStitcherOptions = FlexStitcherOptions()) {
         self.region = region
         self.accountId = accountId
         self.overlapMs = overlapMs
@@ -34,43 +36,37 @@ public struct TickSettings: Sendable {
         self.encoding = encoding
         self.pullMarginMs = pullMarginMs
         self.logGroupConcurrency = max(1, logGroupConcurrency)
+        self.flex = flex
     }
 }
 
-/// What happened to one log group in one tick.
+/// What happened to one log group in one tick: the windowed-source outcome (result, window, pages, duplicates,
+/// error, notes; read through this type's members) and what the transform and the sink did.
+@dynamicMemberLookup
 public struct LogGroupOutcome: Sendable {
-    public enum Result: String, Sendable {
-        /// The whole window was delivered and committed.
-        case committed
-        /// The deadline came first: what was read up to the last event was delivered and committed.
-        case partial
-        /// Nothing new in the window.
-        case idle
-        /// Delivery failed: nothing committed, the window is read again next tick.
-        case deliveryFailed
-        /// Another run committed first: this run's work is left to it (ids are stable, duplicates are harmless).
-        case conflict
-        /// Reading or committing failed.
-        case failed
-    }
+    public typealias Result = WindowResult
 
     public var logGroup: LogGroupName
-    public var result: Result = .idle
-    public var windowStart: EpochMillis?
-    public var windowEnd: EpochMillis?
-    public var pages = 0
-    public var events = 0
-    public var duplicates = 0
+    public var window = WindowOutcome()
     public var streams = Set<String>()
     public var traffic = TrafficCounters()
     public var delivery = DeliveryReport()
-    public var pullMs: Int64 = 0
     public var processMs: Int64 = 0
-    public var error: String?
-    /// Things the operator should know that are not failures (merged into `TickSummary.notes`).
-    public var notes: [String] = []
+    /// Set for a Flex Gateway source: its lines and transactions, counted apart from API Gateway's.
+    public var flex: FlexCounters?
 
     public init(logGroup: LogGroupName) { self.logGroup = logGroup }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<WindowOutcome, T>) -> T {
+        get { window[keyPath: path] }
+        set { window[keyPath: path] = newValue }
+    }
+
+    public var isFlex: Bool { flex != nil }
+
+    /// Events read (duplicates included).
+    public var events: Int { window.records }
+    public var pullMs: Int64 { window.readMs }
 }
 
 public struct TickSummary: Sendable {
@@ -87,33 +83,31 @@ public struct TickSummary: Sendable {
     }
 
     public func json() -> [UInt8] {
-        var traffic = TrafficCounters()
-        var delivery = DeliveryReport()
-        var pages = 0, events = 0, duplicates = 0, streams = 0
-        var pullMs: Int64 = 0, processMs: Int64 = 0
-        var results: [String: Int] = [:]
-        for g in groups {
-            traffic += g.traffic
-            delivery += g.delivery
-            pages += g.pages; events += g.events; duplicates += g.duplicates; streams += g.streams.count
-            pullMs += g.pullMs; processMs += g.processMs
-            results[g.result.rawValue, default: 0] += 1
-        }
+        let gateway = groups.filter { !$0.isFlex }
         var w = JSONWriter(capacity: 2048)
         w.beginObject()
         w.field("handler", "tick")
         w.field("startedAt", startedAt.iso8601)
         w.field("durationMs", durationMs)
-        w.field("logGroups", groups.count)
-        w.key("logGroupResults"); w.beginObject(); for (k, v) in results.sorted(by: { $0.key < $1.key }) { w.field(k, v) }; w.endObject()
-        w.field("logStreams", streams)
-        w.field("pages", pages)
-        w.field("eventsFetched", events)
-        w.field("duplicatesSkipped", duplicates)
+        w.field("logGroups", gateway.count)
+        Self.writeTotals(gateway, to: &w)
+        var traffic = TrafficCounters()
+        for g in gateway { traffic += g.traffic }
         w.key("traffic"); traffic.write(to: &w)
-        w.key("delivery"); delivery.write(to: &w)
-        w.field("pullMs", pullMs)
-        w.field("processMs", processMs)
+        Self.writeDelivery(gateway, to: &w)
+        // Flex Gateway sources apart: their own lines, transactions and failures.
+        let flex = groups.filter(\.isFlex)
+        if !flex.isEmpty {
+            w.key("flex")
+            w.beginObject()
+            w.field("sources", flex.count)
+            Self.writeTotals(flex, to: &w)
+            var counters = FlexCounters()
+            for g in flex { counters += g.flex ?? FlexCounters() }
+            w.key("counters"); counters.write(to: &w)
+            Self.writeDelivery(flex, to: &w)
+            w.endObject()
+        }
         if let discoveryError { w.field("discoveryError", discoveryError) }
         if !notes.isEmpty { w.key("notes"); w.beginArray(); for n in notes { w.string(n) }; w.endArray() }
         let troubled = groups.filter { $0.error != nil }
@@ -127,6 +121,31 @@ public struct TickSummary: Sendable {
         }
         w.endObject()
         return w.bytes
+    }
+
+    /// Results, streams, pages, events and duplicates of `groups`.
+    static func writeTotals(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
+        var results: [String: Int] = [:]
+        var pages = 0, events = 0, duplicates = 0, streams = 0
+        for g in groups {
+            pages += g.pages; events += g.events; duplicates += g.duplicates; streams += g.streams.count
+            results[g.result.rawValue, default: 0] += 1
+        }
+        w.key("logGroupResults"); w.beginObject(); for (k, v) in results.sorted(by: { $0.key < $1.key }) { w.field(k, v) }; w.endObject()
+        w.field("logStreams", streams)
+        w.field("pages", pages)
+        w.field("eventsFetched", events)
+        w.field("duplicatesSkipped", duplicates)
+    }
+
+    /// Delivery and timing of `groups`.
+    static func writeDelivery(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
+        var delivery = DeliveryReport()
+        var pullMs: Int64 = 0, processMs: Int64 = 0
+        for g in groups { delivery += g.delivery; pullMs += g.pullMs; processMs += g.processMs }
+        w.key("delivery"); delivery.write(to: &w)
+        w.field("pullMs", pullMs)
+        w.field("processMs", processMs)
     }
 }
 
@@ -164,168 +183,169 @@ public struct TickRunner: Sendable {
         return summary
     }
 
-    /// Sends `batches`; false (with the outcome marked) when any was not acknowledged.
-    private func deliver(_ batches: [Batch], into outcome: inout LogGroupOutcome, deadline: Deadline) async -> Bool {
-        guard !batches.isEmpty else { return true }
-        let report = await sink.deliver(batches, deadline: deadline)
-        outcome.delivery += report
-        guard report.allDelivered else {
-            outcome.result = .deliveryFailed
-            outcome.error = report.failures.first
-            return false
-        }
-        return true
-    }
-
     /// Reads, stitches and delivers one log group's window, then commits its checkpoint.
     func poll(_ target: LogGroupTarget, deadline: Deadline, now: EpochMillis) async -> LogGroupOutcome {
         var outcome = LogGroupOutcome(logGroup: target.logGroup)
         let key = target.logGroup.rawValue
         let log = logger.with("logGroup", key)
 
-        // 1. The checkpoint, and the window it implies.
-        let loaded: (bytes: [UInt8]?, version: CheckpointVersion)
-        do { loaded = try await store.load(key: key) } catch {
-            outcome.result = .failed
-            outcome.error = "loading the checkpoint failed: \(error)"
-            return outcome
-        }
-        var checkpoint = TickCheckpoint(watermark: now.adding(milliseconds: -settings.initialLookbackMs - settings.lagMs))
-        if let bytes = loaded.bytes {
-            do { checkpoint = try TickCheckpoint.decode(bytes) } catch {
-                // A checkpoint we cannot read must not silently restart from "now": that would skip data.
-                outcome.result = .failed
-                outcome.error = "the stored checkpoint cannot be read (\(error)); fix or delete it"
-                return outcome
-            }
-        }
-        // A window cut short last time is continued with its token; otherwise a new one starts `overlap` back.
-        var start = checkpoint.watermark.adding(milliseconds: -settings.overlapMs)
-        var end = now.adding(milliseconds: -settings.lagMs)
-        var token: String?
-        var nextSeen = Set<UInt64>()
-        if let p = checkpoint.inProgress {
-            start = p.start; end = p.end; token = p.nextToken; nextSeen = p.nextSeen
-        }
-        outcome.windowStart = start
-        outcome.windowEnd = end
-        guard end > checkpoint.watermark else { return outcome }
-
-        // 2. The transform for this kind of log group, with the requests carried over from the last tick, and the
-        // API's resource map (cached across ticks) so throttled requests that name only a resource id get a path.
+        // The transform for this kind of log group, with the API's resource map (cached across ticks) so throttled
+        // requests that name only a resource id get a path.
         let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
         var options = StitcherOptions()
+        var notes: [String] = []
         if target.kind == .rest, let source = target.resourcePaths, let apiId = target.apiId {
             let found = await source.resourcePaths(restApiId: apiId, deadline: pullDeadline)
             options.resourcePaths = found.paths
             options.customDomains = found.domains.filter { $0.stage == target.stage }
-            if let note = found.note { outcome.notes.append(note) }
+            if let note = found.note { notes.append(note) }
         }
-        var stitcher = RESTExecutionLogStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,
-                                                options: options)
-        var mapper = HTTPAccessLogMapper(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,
-                                         apiId: target.apiId, stage: target.stage)
-        if target.kind == .rest, let state = checkpoint.stitcherState {
-            do { try stitcher.restoreState(state) } catch {
-                log.warn("the carried-over requests could not be restored; they will be emitted incomplete if seen again",
-                         [("error", .string(String(describing: error)))])
-            }
-        }
-        var batcher = TransactionBatcher(encoding: settings.encoding, filter: filter, maxBytes: settings.maxBatchBytes,
-                                         maxRecords: settings.maxBatchTransactions)
-        let emit: (Transaction) -> Void = { t in batcher.add(t) }
-
-        // 3. Every page until no nextToken, or until the deadline is near.
-        // Events read inside the next window's overlap: the next window skips them when it re-reads them.
-        let nextSeenFrom = end.value - settings.overlapMs
-        var complete = false
-        var resumedToken = token != nil
-        while true {
-            guard await limiter.acquire(before: pullDeadline) else { break }
-            let pullStart = EpochMillis.now()
-            let page: LogEventPage
-            do {
-                page = try await pager.page(logGroup: target.logGroup, start: start, end: end, nextToken: token, deadline: pullDeadline)
-            } catch is ThrottledError {
-                await limiter.backOff(.seconds(1))
-                continue
-            } catch is LogGroupNotFoundError {
-                // Nothing was ever logged, so there is nothing to read and no position worth keeping.
-                outcome.result = .idle
-                outcome.notes.append("log group \(key) does not exist yet (no request logged since logging was enabled)")
-                return outcome
-            } catch where resumedToken {
-                // The stored token expired (they live 24 h): read the whole window again; ids are stable.
-                log.warn("the stored nextToken was refused; re-reading the window", [("error", .string(String(describing: error)))])
-                token = nil
-                resumedToken = false
-                continue
-            } catch {
-                outcome.result = .failed
-                outcome.error = "reading events failed: \(error)"
-                return outcome
-            }
-            outcome.pullMs += EpochMillis.now().value - pullStart.value
-            outcome.pages += 1
-            let processStart = EpochMillis.now()
-            for event in page.events {
-                outcome.events += 1
-                let h = TickCheckpoint.eventHash(event.eventId)
-                if event.timestamp.value >= nextSeenFrom { nextSeen.insert(h) }
-                if checkpoint.seen.contains(h) { outcome.duplicates += 1; continue }
-                outcome.streams.insert(event.logStreamName)
-                switch target.kind {
-                case .rest: stitcher.ingest(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message, emit: emit)
-                case .http: if let t = mapper.map(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message) { emit(t) }
-                }
-            }
-            outcome.processMs += EpochMillis.now().value - processStart.value
-            // Deliver full batches as they fill: the window is never held in memory as a whole.
-            guard await deliver(batcher.take(), into: &outcome, deadline: deadline) else { return outcome }
-            resumedToken = false
-            guard let next = page.nextToken else { complete = true; break }
-            token = next
-        }
-        if !complete && outcome.pages == 0 {
-            outcome.error = "the deadline came before any page was read"
-            return outcome
-        }
-
-        if target.kind == .rest {
-            stitcher.flushIncomplete(olderThan: now.adding(milliseconds: -settings.incompleteMaxAgeMs), emit: emit)
-            stitcher.finishWindow(emit: emit)
-            outcome.traffic = stitcher.takeCounters()
-        } else {
-            outcome.traffic = mapper.takeCounters()
-        }
-        outcome.traffic.filtered = batcher.filtered
-        outcome.traffic.encoding = batcher.counters
+        var consumer = TickConsumer(target: target, settings: settings, options: options, filter: filter, sink: sink,
+                                    deadline: deadline, now: now, logger: log)
+        let source = WindowedSource(
+            reader: LogGroupReader(pager: pager, logGroup: target.logGroup, limiter: limiter), store: store, key: key, owner: key,
+            label: "log group \(key)", positionNoun: "token", format: TickCheckpoint.format,
+            policy: WindowPolicy(overlapMs: settings.overlapMs, pullMarginMs: settings.pullMarginMs, commitEachPage: false),
+            logger: log)
+        let initial = now.adding(milliseconds: -settings.initialLookbackMs - settings.lagMs)
+        outcome.window = await source.run(from: .checkpoint(initialWatermark: initial, initialStart: initial.adding(milliseconds: -settings.overlapMs)),
+                                          end: now.adding(milliseconds: -settings.lagMs), consumer: &consumer, deadline: deadline)
+        outcome.notes = notes + outcome.notes
+        outcome.streams = consumer.streams
+        outcome.traffic = consumer.traffic
+        outcome.delivery = consumer.delivery
+        outcome.processMs = consumer.processMs
+        if target.kind == .flex { outcome.flex = consumer.flexCounters }
         if outcome.traffic.encoding.notEncodedTotal > 0 {
             log.warn("transactions the payload format cannot express were not sent",
                      outcome.traffic.encoding.notEncoded.sorted { $0.key < $1.key }.map { ($0.key, .of($0.value)) })
         }
-        batcher.close()
-        guard await deliver(batcher.take(), into: &outcome, deadline: deadline) else { return outcome }
-
-        // 4. Everything read was acknowledged: move the watermark (or the window's token), conditionally.
-        let state = target.kind == .rest ? stitcher.exportState() : nil
-        let next: TickCheckpoint
-        if complete {
-            next = TickCheckpoint(watermark: end, seen: nextSeen, stitcherState: state)
-        } else {
-            next = TickCheckpoint(watermark: checkpoint.watermark, seen: checkpoint.seen,
-                                  inProgress: .init(start: start, end: end, nextToken: token ?? "", nextSeen: nextSeen), stitcherState: state)
-        }
-        do {
-            _ = try await store.commit(key: key, bytes: next.encoded(logGroup: target.logGroup), expected: loaded.version)
-            outcome.result = complete ? .committed : .partial
-        } catch let conflict as CheckpointConflict {
-            outcome.result = .conflict
-            outcome.error = conflict.description
-        } catch {
-            outcome.result = .failed
-            outcome.error = "committing the checkpoint failed: \(error)"
-        }
         return outcome
+    }
+}
+
+/// FilterLogEvents pages of one log group, under the account's shared request budget.
+struct LogGroupReader: WindowReader {
+    let pager: any LogEventPager
+    let logGroup: LogGroupName
+    let limiter: RateLimiter
+
+    func read(start: EpochMillis, end: EpochMillis, position: String?, deadline: Deadline) async throws -> WindowPage<LogEvent> {
+        while true {
+            guard await limiter.acquire(before: deadline) else { throw WindowReadStop.deadline }
+            do {
+                let page = try await pager.page(logGroup: logGroup, start: start, end: end, nextToken: position, deadline: deadline)
+                return WindowPage(records: page.events, next: page.nextToken)
+            } catch is ThrottledError {
+                await limiter.backOff(.seconds(1))
+            } catch is LogGroupNotFoundError {
+                // Nothing was ever logged, so there is nothing to read and no position worth keeping.
+                throw WindowReadStop.absent(note: "log group \(logGroup) does not exist yet (no request logged since logging was enabled)")
+            }
+        }
+    }
+
+    func identity(of event: LogEvent) -> (hash: UInt64, time: EpochMillis?) { (TickCheckpoint.eventHash(event.eventId), event.timestamp) }
+}
+
+/// The tick's transform and sink side for one log group: stitch (REST, Flex) or map (HTTP) fresh events, filter, encode and
+/// deliver batches as they fill (a window is never held whole), and carry open requests in the checkpoint.
+struct TickConsumer: WindowConsumer {
+    let target: LogGroupTarget
+    let settings: TickSettings
+    let sink: any BatchSink
+    let deadline: Deadline
+    let now: EpochMillis
+    let logger: Logger
+    var stitcher: RESTExecutionLogStitcher<TextExecutionLogFormat>
+    var mapper: HTTPAccessLogMapper
+    var flex: FlexStitcher
+    var flexCounters = FlexCounters()
+    var batcher: TransactionBatcher
+    var streams = Set<String>()
+    var traffic = TrafficCounters()
+    var delivery = DeliveryReport()
+    var processMs: Int64 = 0
+
+    init(target: LogGroupTarget, settings: TickSettings, options: StitcherOptions, filter: TransactionFilter, sink: any BatchSink,
+         deadline: Deadline, now: EpochMillis, logger: Logger) {
+        self.target = target
+        self.settings = settings
+        self.sink = sink
+        self.deadline = deadline
+        self.now = now
+        self.logger = logger
+        stitcher = RESTExecutionLogStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId, options: options)
+        mapper = HTTPAccessLogMapper(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId,
+                                     apiId: target.apiId, stage: target.stage)
+        flex = FlexStitcher(logGroup: target.logGroup, region: settings.region, accountId: settings.accountId, options: settings.flex)
+        batcher = TransactionBatcher(encoding: settings.encoding, filter: filter, maxBytes: settings.maxBatchBytes,
+                                     maxRecords: settings.maxBatchTransactions)
+    }
+
+    /// The requests carried over from the last tick.
+    mutating func restore(from document: JSONValue, window: PlannedWindow) throws {
+        guard let state = TickCheckpoint.stitcherState(in: document) else { return }
+        do {
+            switch target.kind {
+            case .rest: try stitcher.restoreState(state)
+            case .flex: try flex.restoreState(state)
+            case .http: break
+            }
+        } catch {
+            logger.warn("the carried-over requests could not be restored; they will be emitted incomplete if seen again",
+                        [("error", .string(String(describing: error)))])
+        }
+    }
+
+    mutating func consume(_ events: [LogEvent], window: PlannedWindow) async -> Acknowledgement {
+        let processStart = EpochMillis.now()
+        var batcher = self.batcher
+        let emit: (Transaction) -> Void = { batcher.add($0) }
+        for event in events {
+            streams.insert(event.logStreamName)
+            switch target.kind {
+            case .rest: stitcher.ingest(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message, emit: emit)
+            case .http: if let t = mapper.map(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message) { emit(t) }
+            case .flex: flex.ingest(logStream: LogStreamName(event.logStreamName), timestamp: event.timestamp, message: event.message, emit: emit)
+            }
+        }
+        self.batcher = batcher
+        processMs += EpochMillis.now().value - processStart.value
+        // Full batches go as they fill.
+        return await sink.send(self.batcher.take(), deadline: deadline, into: &delivery)
+    }
+
+    mutating func finish(window: PlannedWindow, complete: Bool) async -> (Acknowledgement, changed: Bool) {
+        var batcher = self.batcher
+        let emit: (Transaction) -> Void = { batcher.add($0) }
+        let cutoff = now.adding(milliseconds: -settings.incompleteMaxAgeMs)
+        switch target.kind {
+        case .rest:
+            stitcher.flushIncomplete(olderThan: cutoff, emit: emit)
+            stitcher.finishWindow(emit: emit)
+            traffic = stitcher.takeCounters()
+        case .http:
+            traffic = mapper.takeCounters()
+        case .flex:
+            flex.flushIncomplete(olderThan: cutoff, emit: emit)
+            flex.finishWindow(emit: emit)
+            flexCounters = flex.takeCounters()
+            traffic = flexCounters.traffic
+        }
+        batcher.close()
+        traffic.filtered = batcher.filtered
+        traffic.encoding = batcher.counters
+        flexCounters.traffic = traffic
+        self.batcher = batcher
+        return (await sink.send(self.batcher.take(), deadline: deadline, into: &delivery), true)
+    }
+
+    func writeCheckpointMembers(to w: inout JSONWriter, window: PlannedWindow, complete: Bool) {
+        switch target.kind {
+        case .rest: TickCheckpoint.writeStitcherState(stitcher.exportState(), to: &w)
+        case .flex: TickCheckpoint.writeStitcherState(flex.exportState(), to: &w)
+        case .http: TickCheckpoint.writeStitcherState(nil, to: &w)
+        }
     }
 }

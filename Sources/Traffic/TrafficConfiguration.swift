@@ -45,6 +45,8 @@ public struct TrafficConfiguration: Sendable {
     public var stateURI: String?
     /// Stop pulling when less than this is left before the deadline.
     public var deadlineMarginSeconds: Int
+    /// The Flex Gateway source (`FLEX_SOURCE`, off by default).
+    public var flex: FlexConfiguration
 
     /// Parses and validates; returns the configuration, or nil with every problem found.
     public static func parse(_ env: [String: String]) -> (TrafficConfiguration?, [String]) {
@@ -53,7 +55,10 @@ public struct TrafficConfiguration: Sendable {
         if region == nil { p.problems.append("AWS_REGION is not set") }
         let enableRest = p.bool("ENABLE_REST_APIS", default: true)
         let enableHTTP = p.bool("ENABLE_HTTP_APIS", default: true)
-        if !enableRest && !enableHTTP { p.problems.append("ENABLE_REST_APIS and ENABLE_HTTP_APIS are both false: nothing to do") }
+        let flex = FlexConfiguration.parse(&p)
+        if !enableRest && !enableHTTP && !flex.enabled {
+            p.problems.append("ENABLE_REST_APIS and ENABLE_HTTP_APIS are both false and FLEX_SOURCE is none: nothing to do")
+        }
         let autoDiscovery = p.bool("API_AUTO_DISCOVERY", default: true)
         let apiList = p.string("API_LIST")
         if !autoDiscovery && apiList == nil { p.problems.append("API_LIST is required when API_AUTO_DISCOVERY=false") }
@@ -113,7 +118,7 @@ public struct TrafficConfiguration: Sendable {
             maxBatchTransactions: p.int("MAX_BATCH_TRANSACTIONS", default: 250, range: 1...10_000),
             edgeUnknownAddress: unknownAddress,
             delivery: delivery, stateURI: stateURI,
-            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300))
+            deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300), flex: flex)
         return p.problems.isEmpty ? (config, []) : (nil, p.problems)
     }
 

@@ -61,8 +61,8 @@ extension Transaction {
         w.key("connection")
         w.beginObject()
         w.field("connection-ip", request.connectionIp.flatMap { IPAddress.isValid($0) ? $0 : nil } ?? options.unknownAddress)
-        // API Gateway never logs the address that terminated the connection.
-        w.field("server-ip", options.unknownAddress)
+        // API Gateway never logs the address that terminated the connection; Flex Gateway can.
+        w.field("server-ip", request.serverIp.flatMap { IPAddress.isValid($0) ? $0 : nil } ?? options.unknownAddress)
         w.endObject()
         w.key("headers"); Self.writeEdgeHeaders(request.headers, bodyTruncated: request.bodyTruncated, to: &w, dropped: &droppedHeaders)
         w.key("body"); Self.writeEdgeBody(request.body, to: &w)
@@ -108,6 +108,14 @@ extension Transaction {
         if path.utf8.first != UInt8(ascii: "/") { out.append(UInt8(ascii: "/")) }
         PercentEncoding.append(path, to: &out, allowed: .path, keepEscapes: true)
         // REST logs print query values decoded, so every `%` is literal there; an HTTP API's raw URL is already encoded.
+        if let raw = request.rawQuery {
+            // As sent: escapes stay, anything a target may not hold is encoded (`?` too, which only normalises it).
+            if !raw.isEmpty {
+                out.append(UInt8(ascii: "?"))
+                PercentEncoding.append(raw, to: &out, allowed: .path, keepEscapes: true)
+            }
+            return out
+        }
         let queryDecoded = source.type == .restExecutionLog
         for (i, pair) in request.query.enumerated() {
             out.append(i == 0 ? UInt8(ascii: "?") : UInt8(ascii: "&"))

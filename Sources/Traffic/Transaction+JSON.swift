@@ -58,6 +58,7 @@ extension Transaction {
         w.field("httpVersion", request.httpVersion)
         w.field("clientIp", request.clientIp)
         w.field("connectionIp", request.connectionIp)
+        if let server = request.serverIp { w.field("serverIp", server) }
         w.key("headers"); writePairs(request.headers, to: &w)
         w.field("headersTruncated", request.headersTruncated)
         w.key("body"); writeBody(request.body, to: &w)

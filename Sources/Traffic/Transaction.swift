@@ -10,10 +10,12 @@ public struct NameValuePair: Sendable, Equatable {
     public init(_ name: String, _ value: String) { self.name = name; self.value = value }
 }
 
-/// Which kind of API Gateway log a transaction was rebuilt from.
+/// Which kind of log a transaction was rebuilt from.
 public enum TransactionSourceType: String, Sendable {
     case restExecutionLog = "aws-apigateway-rest"
     case httpAccessLog = "aws-apigateway-http"
+    /// MuleSoft Flex Gateway Message Logging lines.
+    case flexGateway = "mulesoft-flex-gateway"
 }
 
 public struct TransactionSource: Sendable, Equatable {
@@ -47,6 +49,9 @@ public struct TransactionRequest: Sendable, Equatable {
     /// API Gateway's id of the resource (`k0w8mc`), when only that was logged (throttling lines name the resource by id).
     public var resourceId: String?
     public var query: [NameValuePair] = []
+    /// The query exactly as the client sent it (still percent-encoded), when the log has it: the Edge target is then
+    /// built from it rather than from `query` (which cannot tell `?a` from `?a=`).
+    public var rawQuery: String?
     /// nil when the log does not say (REST execution logs never do).
     public var httpVersion: String?
     public var clientIp: String?
@@ -54,6 +59,8 @@ public struct TransactionRequest: Sendable, Equatable {
     /// `X-Forwarded-For` (appended by API Gateway's own front end, so not client-controlled); HTTP APIs,
     /// `$context.identity.sourceIp`.
     public var connectionIp: String?
+    /// The address that terminated the connection (the gateway's own), when the log shows it (Flex Gateway).
+    public var serverIp: String?
     public var headers: [NameValuePair] = []
     /// The header map line was cut by CloudWatch's 1 KiB limit: later headers are missing and the last value may be partial.
     public var headersTruncated = false

@@ -98,6 +98,8 @@ public struct TransactionBatcher: Sendable {
     /// Filters, encodes and adds one transaction; full batches wait in `take()`.
     public mutating func add(_ t: Transaction) {
         if var f = filter {
+            // Moved out while it runs: a copy left behind would make every cache insertion copy the caches.
+            filter = nil
             let kept = f.keep(t, counters: &filtered)
             filter = f
             guard kept else { return }

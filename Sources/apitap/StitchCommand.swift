@@ -16,12 +16,23 @@ struct Stitch: ParsableCommand {
         Requests still incomplete at the end of the input are written flagged "incomplete". A summary goes to stderr. \
         CONTENT_TYPE_REGEX and EXCLUDED_EXTENSIONS_REGEX apply as in the tick unless --no-filter. \
         --format edge writes exactly the objects the UAP sink puts into a batch's "data" array; transactions that \
-        format cannot express (no method, path or status) are counted in the summary, not written.
+        format cannot express (no method, path or status) are counted in the summary, not written. \
+        --source flex-gateway reads MuleSoft Flex Gateway Message Logging lines instead (apitap's layout or \
+        Cequence's, docs/flex-gateway.md), with FLEX_APIS and FLEX_ENTRY_LIMIT_BYTES as in the tick.
         """
     )
 
-    @Option(name: .long, help: "The log group the events come from.")
-    var logGroup: String
+    /// What wrote the events.
+    enum Source: String, ExpressibleByArgument, CaseIterable {
+        case apiGateway = "api-gateway"
+        case flexGateway = "flex-gateway"
+    }
+
+    @Option(name: .long, help: "What wrote the events: api-gateway (REST execution or HTTP API access logs) or flex-gateway.")
+    var source: Source = .apiGateway
+
+    @Option(name: .long, help: "The log group the events come from (required for api-gateway; flex-gateway: default flex-gateway).")
+    var logGroup: String?
 
     @Option(name: .long, help: "NDJSON input file (default: stdin).")
     var input: String?
@@ -61,11 +72,15 @@ struct Stitch: ParsableCommand {
         defer { if fd != 0 { close(fd) } }
         guard maxLineBytes >= 1024 else { throw usageProblem("--max-line-bytes must be at least 1024") }
         let encoding = try encoding(env)
-        let counters: TrafficCounters
+        let mode = try mode(env)
+        guard let group = logGroup ?? (source == .flexGateway ? "flex-gateway" : nil) else {
+            throw usageProblem("--log-group is required with --source api-gateway")
+        }
+        let counters: (traffic: TrafficCounters, flex: FlexCounters?)
         do {
-            counters = try NDJSONStitchSession.run(
-                logGroup: LogGroupName(logGroup), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
-                accountId: accountId.map(AWSAccountID.init), filter: filter, encoding: encoding, maxLineBytes: maxLineBytes,
+            counters = try NDJSONStitchSession.runCounting(
+                logGroup: LogGroupName(group), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
+                accountId: accountId.map(AWSAccountID.init), filter: filter, mode: mode, encoding: encoding, maxLineBytes: maxLineBytes,
                 input: fd) { bytes in
                 try? FileIO.writeAll(1, bytes)
             }
@@ -74,11 +89,20 @@ struct Stitch: ParsableCommand {
             throw ExitCode(1)
         }
         var w = JSONWriter()
-        counters.write(to: &w)
-        if counters.encoding.notEncodedTotal > 0 {
-            FileOutput.stderr("stitch: \(counters.encoding.notEncodedTotal) transaction(s) the \(format.rawValue) format cannot express were not written\n")
+        if let flex = counters.flex { flex.write(to: &w) } else { counters.traffic.write(to: &w) }
+        if counters.traffic.encoding.notEncodedTotal > 0 {
+            FileOutput.stderr("stitch: \(counters.traffic.encoding.notEncodedTotal) transaction(s) the \(format.rawValue) format cannot express were not written\n")
         }
         FileOutput.stderr("stitch: " + w.string + "\n")
+    }
+
+    /// How the events are read; Flex's settings come from the environment, checked as the tick checks them.
+    func mode(_ env: [String: String]) throws(ExitCode) -> NDJSONStitchSession.Mode {
+        guard source == .flexGateway else { return .automatic }
+        var p = SettingParser(env)
+        let options = FlexConfiguration.stitcherOptions(&p)
+        guard p.problems.isEmpty else { throw usageProblem(p.problems.joined(separator: "; ")) }
+        return .flexGateway(options)
     }
 
     func encoding(_ env: [String: String]) throws(ExitCode) -> TransactionEncoding {

@@ -104,6 +104,11 @@ actor TickHandler: LambdaHandler {
     let filter: TransactionFilter
     let logger: Logger
     let functionName: String
+    /// `FLEX_SOURCE=cloudwatch`: the Flex Gateway log groups to poll beside API Gateway's.
+    let flexGroups: FlexLogGroupSource?
+    /// `FLEX_SOURCE=anypoint-archive`: the Anypoint Monitoring archive client (its token and pace live as long as the
+    /// sandbox).
+    let flexArchive: AnypointArchiveClient?
 
     init(context: InitContext, defaultStateURI: String? = nil) throws {
         let env = context.environment
@@ -129,6 +134,21 @@ actor TickHandler: LambdaHandler {
                                                                                  cacheSeconds: config.apiListCacheSeconds))
         }
         pager = CloudWatchLogsPager(CloudWatchLogsClient(aws))
+        flexGroups = config.flex.source == .cloudwatch
+            ? FlexLogGroupSource(config.flex.logGroups, logs: CloudWatchLogsClient(aws), cacheSeconds: config.apiListCacheSeconds) : nil
+        if let archive = config.flex.archive {
+            let http: HTTPClient
+            do { http = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
+            guard let secret = archive.secret.source(aws: aws) else {
+                throw ConfigurationError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
+            }
+            let tokens = ClientCredentialsTokenProvider(service: "Anypoint", client: http, tokenURL: archive.baseURL + "/accounts/api/v2/oauth2/token",
+                                                        clientID: archive.clientID, secret: secret)
+            flexArchive = AnypointArchiveClient(archiveURL: archive.archiveURL, http: http, tokens: tokens,
+                                                requestsPerMinute: archive.requestsPerMinute)
+        } else {
+            flexArchive = nil
+        }
         sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
         // One budget for the life of the sandbox: FilterLogEvents' quota is per account and region.
         limiter = RateLimiter(perSecond: config.logsRequestsPerSecond)
@@ -146,19 +166,51 @@ actor TickHandler: LambdaHandler {
             lagMs: Int64(config.pollLagSeconds) * 1000, initialLookbackMs: Int64(config.initialLookbackSeconds) * 1000,
             incompleteMaxAgeMs: Int64(config.incompleteMaxAgeSeconds) * 1000, maxBatchBytes: config.maxBatchBytes,
             maxBatchTransactions: config.maxBatchTransactions, encoding: config.encoding(toolVersion: ApitapVersion.current),
-            pullMarginMs: Int64(config.deadlineMarginSeconds) * 1000)
+            pullMarginMs: Int64(config.deadlineMarginSeconds) * 1000, flex: config.flex.stitcherOptions())
         let runner = TickRunner(settings: settings, pager: pager, store: store, sink: sink, limiter: limiter, filter: filter,
                                 logger: context.logger)
-        var summary: TickSummary
-        do {
-            let found = try await discovery.discover(rest: config.enableRest, http: config.enableHTTP, deadline: context.deadline)
-            summary = await runner.run(targets: found.targets, deadline: context.deadline, now: started)
-            // Discovery's notes first, then those of the log groups (the runner's own must not be overwritten).
-            summary.notes = found.notes + summary.notes
-        } catch {
-            summary = TickSummary(startedAt: started)
-            summary.discoveryError = String(describing: error)
+        // What to poll: API Gateway's stages (discovered or listed) and the Flex log groups. A source that cannot be
+        // listed is reported; the others are still read.
+        var targets: [LogGroupTarget] = []
+        var notes: [String] = []
+        var listingErrors: [String] = []
+        if config.enableRest || config.enableHTTP {
+            do {
+                let found = try await discovery.discover(rest: config.enableRest, http: config.enableHTTP, deadline: context.deadline)
+                targets += found.targets
+                notes += found.notes
+            } catch {
+                listingErrors.append(String(describing: error))
+            }
         }
+        if let flexGroups {
+            do {
+                // One checkpoint per log group: a group API Gateway logs to is not also read as Flex.
+                let gateway = Set(targets.map(\.logGroup.rawValue))
+                for t in try await flexGroups.targets(deadline: context.deadline) {
+                    if gateway.contains(t.logGroup.rawValue) {
+                        notes.append("log group \(t.logGroup.rawValue) is an API Gateway log group; it is not read as Flex Gateway lines")
+                    } else {
+                        targets.append(t)
+                    }
+                }
+            } catch {
+                listingErrors.append("FLEX_LOG_GROUPS could not be listed: \(error)")
+            }
+        }
+        var summary = await runner.run(targets: targets, deadline: context.deadline, now: started)
+        if let flexArchive, let archive = config.flex.archive {
+            let source = FlexArchiveSource(client: flexArchive, archive: archive, store: store, sink: sink, filter: filter, logger: context.logger)
+            for environment in archive.environmentIDs {
+                let outcome = await source.run(environment: environment, settings: settings, deadline: context.deadline, now: started)
+                summary.groups.append(outcome)
+                for note in outcome.notes where !summary.notes.contains(note) { summary.notes.append(note) }
+            }
+            summary.durationMs = EpochMillis.now().value - started.value
+        }
+        // Discovery's notes first, then those of the log groups (the runner's own must not be overwritten).
+        summary.notes = notes + summary.notes
+        if !listingErrors.isEmpty { summary.discoveryError = listingErrors.joined(separator: "; ") }
         let json = summary.json()
         context.logger.info("tick summary", [("summary", .json(json))])
         EmbeddedMetrics.emit(summary, functionName: functionName)
@@ -181,20 +233,38 @@ actor TickHandler: LambdaHandler {
 enum EmbeddedMetrics {
     static func emit(_ summary: TickSummary, functionName: String) {
         var events = 0, duplicates = 0, delivered = 0, failed = 0, emitted = 0, filtered = 0, incomplete = 0, retries = 0, sent = 0
-        for g in summary.groups {
+        var failedGroups = 0
+        for g in summary.groups where !g.isFlex {
             events += g.events; duplicates += g.duplicates
             delivered += g.delivery.deliveredRecords; failed += g.delivery.failedRecords; retries += g.delivery.retries
             sent += g.delivery.bytesSent
             emitted += g.traffic.transactionsEmitted; filtered += g.traffic.filtered.total; incomplete += g.traffic.transactionsIncomplete
+            if !g.result.isSuccess { failedGroups += 1 }
         }
         typealias M = EmbeddedMetricFormat.Metric
-        let metrics = [
+        var metrics = [
             M("EventsFetched", events), M("DuplicatesSkipped", duplicates), M("TransactionsEmitted", emitted),
             M("TransactionsFiltered", filtered), M("TransactionsIncomplete", incomplete), M("TransactionsDelivered", delivered),
             M("TransactionsFailed", failed), M("DeliveryRetries", retries), M("BytesSent", sent, .bytes),
-            M("LogGroupsFailed", summary.groups.filter { ![.committed, .partial, .idle].contains($0.result) }.count),
-            M("DurationMs", summary.durationMs, .milliseconds),
+            M("LogGroupsFailed", failedGroups), M("DurationMs", summary.durationMs, .milliseconds),
         ]
+        // Flex Gateway apart, and only when it is on (no zero series for a source nobody uses).
+        let flex = summary.groups.filter(\.isFlex)
+        if !flex.isEmpty {
+            var c = FlexCounters()
+            var flexDelivered = 0, flexFailed = 0
+            for g in flex {
+                c += g.flex ?? FlexCounters()
+                flexDelivered += g.delivery.deliveredRecords
+                flexFailed += g.delivery.failedRecords
+            }
+            metrics += [
+                M("FlexLinesParsed", c.traffic.linesParsed), M("FlexLinesIgnored", c.ignoredTotal), M("FlexLinesFailed", c.traffic.linesFailed),
+                M("FlexTransactionsEmitted", c.traffic.transactionsEmitted), M("FlexTransactionsIncomplete", c.traffic.transactionsIncomplete),
+                M("FlexTransactionsNotEncoded", c.traffic.encoding.notEncodedTotal), M("FlexTransactionsDelivered", flexDelivered),
+                M("FlexTransactionsFailed", flexFailed), M("FlexSourcesFailed", flex.filter { !$0.result.isSuccess }.count),
+            ]
+        }
         EmbeddedMetricFormat.emit(EmbeddedMetricFormat.line(timestamp: summary.startedAt,
                                                             dimensions: [("FunctionName", functionName)], metrics: metrics))
     }

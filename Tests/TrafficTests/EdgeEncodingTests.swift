@@ -86,21 +86,26 @@ import Testing
         #expect(problems.isEmpty, "\(problems.prefix(10))")
     }
 
+    /// What the Edge double checks beyond the schema (base64, lengths, addresses), as a Python `semantic(t)`; a caller
+    /// may append more indented lines to it.
+    static let doubleChecks = """
+        import base64, ipaddress
+        def semantic(t):
+            for side in ("request", "response"):
+                for h in t[side]["headers"]:
+                    name, _, value = h.partition(":")
+                    base64.b64decode(value, validate=True)
+                body = t[side]["body"]
+                assert len(base64.b64decode(body["data"], validate=True)) == body["length"], "length"
+            ipaddress.ip_address(t["request"]["connection"]["connection-ip"])
+            ipaddress.ip_address(t["request"]["connection"]["server-ip"])
+            if "client-ip" in t["request"]: ipaddress.ip_address(t["request"]["client-ip"])
+        """
+
     @Test func everyFixtureValidatesWithJSONSchemaAndTheDoublesChecks() throws {
         let (ndjson, lines, _) = try Self.encodedFixtures()
-        let (status, output) = try EncodingTests.validateWithPython(schema: "edge-transaction.schema.json", ndjson: ndjson, extra: """
-            import base64, ipaddress
-            def semantic(t):
-                for side in ("request", "response"):
-                    for h in t[side]["headers"]:
-                        name, _, value = h.partition(":")
-                        base64.b64decode(value, validate=True)
-                    body = t[side]["body"]
-                    assert len(base64.b64decode(body["data"], validate=True)) == body["length"], "length"
-                ipaddress.ip_address(t["request"]["connection"]["connection-ip"])
-                ipaddress.ip_address(t["request"]["connection"]["server-ip"])
-                if "client-ip" in t["request"]: ipaddress.ip_address(t["request"]["client-ip"])
-            """)
+        let (status, output) = try EncodingTests.validateWithPython(schema: "edge-transaction.schema.json", ndjson: ndjson,
+                                                                     extra: Self.doubleChecks)
         #expect(status == 0, "\(output)")
         #expect(Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) == lines, "\(output)")
     }

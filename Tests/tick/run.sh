@@ -12,22 +12,9 @@ bin="$root/.build/release/apitap"
 work=$(mktemp -d /tmp/apitap-tick-test.XXXXXX)
 # shellcheck source=Tests/lib.sh
 . "$root/Tests/lib.sh"
-wait_port() { wait_for_port "$1"; }
 
-# Starts a UAP double and sets double_port. Records go to $work/$1.ndjson. Runs in this shell (never in $(...)),
-# so that its PID reaches the cleanup list.
-start_double() {
-  local name=$1 faults=${2:-} port
-  port=$(free_port)
-  : >"$work/$name.ndjson"
-  python3 "$root/Tests/Support/uap_edge_double.py" --port "$port" --cert "$work/server.pem" --key "$work/server.key" \
-    --schema "$root/docs/edge-transaction.schema.json" --records "$work/$name.ndjson" --client-id e2e-client \
-    --client-secret e2e-secret --token-ttl 3600 --max-batch-bytes 65536 --max-batch-transactions 250 \
-    --faults "$faults" --slow-seconds 4 >"$work/$name.double.log" 2>&1 &
-  pids+=("$!")
-  wait_port "$port" || { echo "the UAP double did not start: $(cat "$work/$name.double.log")" >&2; return 1; }
-  double_port=$port
-}
+# A UAP double for this suite's client (see start_edge_double in Tests/lib.sh); sets double_port.
+start_double() { start_edge_double "$1" e2e-client e2e-secret "${2:-}"; }
 
 # Environment of a tick delivering to the double on $1, with checkpoints in $work/state-$2.
 uap_env() {
@@ -36,24 +23,13 @@ uap_env() {
     "MAX_BATCH_BYTES=65536" "STATE_URI=file://$work/state-$2" "POLL_INITIAL_LOOKBACK_SECONDS=900"
 }
 
-tick() { # tick NAME ENV-LINES... : runs one tick with those settings, logs to $work/NAME.log
-  local name=$1; shift
-  env "$@" "$bin" tick --timeout 120 >"$work/$name.out" 2>"$work/$name.log"
-}
 
-# Ids of what the double received (Edge objects), and of the oracle's transactions that Edge can express.
-keys() { jq -r '."transaction-id"' "$1" | sort; }
-oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
+keys() { edge_keys "$1"; }
 
 main() {
   [ -x "$bin" ] || { echo "no release binary at $bin: run make package" >&2; exit 1; }
   make_ca || { echo "openssl could not make the test CA" >&2; exit 1; }
-  local moto_port
-  moto_port=$(free_port)
-  moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
-  pids+=("$!")
-  wait_port "$moto_port" || { echo "moto_server did not start" >&2; exit 1; }
-  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  start_moto || exit 1
   export AWS_LAMBDA_LOG_LEVEL=WARN
   python3 "$root/scripts/dev/seed_moto.py" --endpoint "$AWS_ENDPOINT_URL" --stages prod,staging --copies 40 --end-ms "$(( $(date +%s) * 1000 - 60000 ))" >"$work/seed.json"
 
@@ -111,15 +87,7 @@ main() {
   # kill -9 at random points, then ticks until one completes: nothing lost, re-sends keep their ids.
   start_double kills; port=$double_port
   mapfile -t e < <(uap_env "$port" kills)
-  local pid delay
-  for _ in 1 2 3 4 5 6; do
-    env "${e[@]}" "$bin" tick --timeout 120 >/dev/null 2>>"$work/kills.log" &
-    pid=$!
-    delay=$(python3 -c "import random; print(round(random.uniform(0.05, 0.8), 3))")
-    sleep "$delay"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  kill_ticks "$work/kills.log" "${e[@]}"
   tries=0
   until tick "kills-final$tries" "${e[@]}" || [ "$tries" -ge 3 ]; do tries=$((tries + 1)); done
   missing=$(comm -13 <(keys "$work/kills.ndjson" | sort -u) "$work/oracle.keys")

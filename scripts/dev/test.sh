@@ -50,6 +50,7 @@ main() {
   run_shell double-tests "$root/Tests/doubles/run.sh"
   run_shell package-tests "$root/Tests/package/run.sh"
   run_shell tick-tests "$root/Tests/tick/run.sh"
+  run_shell flex-tests "$root/Tests/flex/run.sh"
   run_shell audit-tests "$root/Tests/audit/run.sh"
   run_shell posture-tests "$root/Tests/posture/run.sh"
   run_shell e2e-tests "$root/Tests/e2e/run.sh"

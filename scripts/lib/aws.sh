@@ -161,6 +161,13 @@ stack_parameters_json() {
     --arg KmsKey "$(cfg KMS_KEY)" \
     --arg ApiRefreshSchedule "$(cfg API_REFRESH_SCHEDULE "rate(15 minutes)")" \
     --arg FailureDestination "$(cfg FAILURE_DESTINATION create)" \
+    --arg FlexSource "$(cfg FLEX_SOURCE none)" \
+    --arg FlexLogGroupPrefix "$(cfg FLEX_LOG_GROUP_PREFIX /flex/)" \
+    --arg FlexApis "$(cfg FLEX_APIS all)" \
+    --arg FlexAnypointClientId "$(cfg FLEX_ANYPOINT_CLIENT_ID)" \
+    --arg FlexAnypointClientSecretName "$(cfg FLEX_ANYPOINT_CLIENT_SECRET_NAME)" \
+    --arg FlexAnypointOrgId "$(cfg FLEX_ANYPOINT_ORG_ID)" \
+    --arg FlexAnypointEnvId "$(cfg FLEX_ANYPOINT_ENV_ID)" \
     '$ARGS.named + {UapClientSecret: $ENV.APITAP_UAP_CLIENT_SECRET} | to_entries | map({ParameterKey: .key, ParameterValue: .value})'
 }
 

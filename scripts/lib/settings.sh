@@ -242,13 +242,29 @@ load_settings() {
   report_problems
 }
 
+# The Flex Gateway source (docs/flex-gateway.md): off unless FLEX_SOURCE names where its lines are read.
+check_flex_settings() {
+  local key s
+  check_enum FLEX_SOURCE none none cloudwatch anypoint-archive
+  s=$(cfg FLEX_LOG_GROUP_PREFIX /flex/)
+  [[ $s =~ ^[A-Za-z0-9_/.#-]{1,500}$ ]] || problem "FLEX_LOG_GROUP_PREFIX is not the start of a log group name (got '$s')"
+  if [[ $(cfg FLEX_SOURCE none) == anypoint-archive ]]; then
+    for key in FLEX_ANYPOINT_CLIENT_ID FLEX_ANYPOINT_CLIENT_SECRET_NAME FLEX_ANYPOINT_ORG_ID FLEX_ANYPOINT_ENV_ID; do
+      check_required_secret "$key"
+    done
+    s=$(cfg FLEX_ANYPOINT_CLIENT_SECRET_NAME)
+    [[ -z $s || $s =~ ^[A-Za-z0-9/_+=.@-]{1,512}$ ]] || problem "FLEX_ANYPOINT_CLIENT_SECRET_NAME is not a Secrets Manager secret name (got '$s')"
+  fi
+}
+
 check_tick_settings() {
   local rest http
   rest=$(cfg ENABLE_REST_APIS true)
   http=$(cfg ENABLE_HTTP_APIS true)
-  if [[ $rest == false && $http == false ]]; then
-    problem "ENABLE_REST_APIS and ENABLE_HTTP_APIS are both false: nothing to collect (use disable.sh or teardown.sh to switch apitap off)"
+  if [[ $rest == false && $http == false && $(cfg FLEX_SOURCE none) == none ]]; then
+    problem "ENABLE_REST_APIS and ENABLE_HTTP_APIS are both false and FLEX_SOURCE is none: nothing to collect (use disable.sh or teardown.sh to switch apitap off)"
   fi
+  check_flex_settings
   check_bool UAP_AUTH_ENABLED true
   check_bool API_AUTO_DISCOVERY true
   check_bool REST_EXECUTION_LOGS_ALREADY_ENABLED false
