@@ -43,6 +43,11 @@ if only.contains("flex-corpus") {
     let out = arguments.first { $0.hasPrefix("--out=") }.map { String($0.dropFirst("--out=".count)) } ?? "/tmp/apitap-flex-corpus.ndjson"
     if let c = writeFlexCorpus(to: out) { print("flex corpus: \(c.lines) lines, \(c.requests) requests, \(c.bytes) bytes in \(out)") }
 }
+// The API Gateway corpus alone, for profiling `apitap stitch` by hand: `apitap-bench stitch-corpus --out=/tmp/rest.ndjson`.
+if only.contains("stitch-corpus") {
+    let out = arguments.first { $0.hasPrefix("--out=") }.map { String($0.dropFirst("--out=".count)) } ?? "/tmp/apitap-rest-corpus.ndjson"
+    if let c = writeCorpusNDJSON(to: out) { print("stitch corpus: \(c.events) events, \(c.bytes) bytes in \(out)") }
+}
 if wanted("audit") {
     report(await auditThroughputBenchmarks())
 }
