@@ -69,8 +69,19 @@ public struct LogGroupOutcome: Sendable {
     public var pullMs: Int64 { window.readMs }
 }
 
+/// Where the tick's transactions went, which decides how the summary names them.
+public enum TickSinkKind: String, Sendable {
+    /// Posted to UAP: `delivery`.
+    case uap
+    /// `SEND_TO_UAP=false`: written as NDJSON to stdout or `OUTPUT_FILE`: `written`, nothing is called delivered.
+    case ndjson
+    /// `--dry-run`: sent nowhere, no checkpoint written: `wouldDeliver`, and results `would-commit`.
+    case dryRun = "dry-run"
+}
+
 public struct TickSummary: Sendable {
     public var groups: [LogGroupOutcome] = []
+    public var sink: TickSinkKind = .uap
     public var notes: [String] = []
     public var discoveryError: String?
     public var startedAt: EpochMillis
@@ -89,23 +100,24 @@ public struct TickSummary: Sendable {
         w.field("handler", "tick")
         w.field("startedAt", startedAt.iso8601)
         w.field("durationMs", durationMs)
+        if sink != .uap { w.field("sink", sink.rawValue) }
         w.field("logGroups", gateway.count)
-        Self.writeTotals(gateway, to: &w)
+        writeTotals(gateway, to: &w)
         var traffic = TrafficCounters()
         for g in gateway { traffic += g.traffic }
         w.key("traffic"); traffic.write(to: &w)
-        Self.writeDelivery(gateway, to: &w)
+        writeDelivery(gateway, to: &w)
         // Flex Gateway sources apart: their own lines, transactions and failures.
         let flex = groups.filter(\.isFlex)
         if !flex.isEmpty {
             w.key("flex")
             w.beginObject()
             w.field("sources", flex.count)
-            Self.writeTotals(flex, to: &w)
+            writeTotals(flex, to: &w)
             var counters = FlexCounters()
             for g in flex { counters += g.flex ?? FlexCounters() }
             w.key("counters"); counters.write(to: &w)
-            Self.writeDelivery(flex, to: &w)
+            writeDelivery(flex, to: &w)
             w.endObject()
         }
         if let discoveryError { w.field("discoveryError", discoveryError) }
@@ -124,12 +136,14 @@ public struct TickSummary: Sendable {
     }
 
     /// Results, streams, pages, events and duplicates of `groups`.
-    static func writeTotals(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
+    func writeTotals(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
         var results: [String: Int] = [:]
         var pages = 0, events = 0, duplicates = 0, streams = 0
         for g in groups {
             pages += g.pages; events += g.events; duplicates += g.duplicates; streams += g.streams.count
-            results[g.result.rawValue, default: 0] += 1
+            // A dry run commits nothing: say what it would have done.
+            let name = sink == .dryRun && g.result == .committed ? "would-commit" : g.result.rawValue
+            results[name, default: 0] += 1
         }
         w.key("logGroupResults"); w.beginObject(); for (k, v) in results.sorted(by: { $0.key < $1.key }) { w.field(k, v) }; w.endObject()
         w.field("logStreams", streams)
@@ -139,11 +153,27 @@ public struct TickSummary: Sendable {
     }
 
     /// Delivery and timing of `groups`.
-    static func writeDelivery(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
+    func writeDelivery(_ groups: [LogGroupOutcome], to w: inout JSONWriter) {
         var delivery = DeliveryReport()
         var pullMs: Int64 = 0, processMs: Int64 = 0
         for g in groups { delivery += g.delivery; pullMs += g.pullMs; processMs += g.processMs }
-        w.key("delivery"); delivery.write(to: &w)
+        switch sink {
+        case .uap:
+            w.key("delivery"); delivery.write(to: &w)
+        case .ndjson:
+            w.key("written"); w.beginObject()
+            w.field("records", delivery.deliveredRecords)
+            w.field("bytes", delivery.bytesSent)
+            w.field("recordsFailed", delivery.failedRecords)
+            if let why = delivery.failures.first { w.field("failure", why) }
+            w.endObject()
+        case .dryRun:
+            w.key("wouldDeliver"); w.beginObject()
+            w.field("batches", delivery.deliveredBatches)
+            w.field("records", delivery.deliveredRecords)
+            w.field("bytes", delivery.bytesRaw)
+            w.endObject()
+        }
         w.field("pullMs", pullMs)
         w.field("processMs", processMs)
     }

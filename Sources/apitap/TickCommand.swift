@@ -9,15 +9,22 @@ struct Tick: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one tick now: read API Gateway logs from CloudWatch, deliver transactions, commit checkpoints.",
         discussion: """
-        Configured like the Lambda function, from the environment (see template/env.example): AWS credentials and \
-        AWS_REGION (AWS_ENDPOINT_URL for a local peer such as moto), UAP_* or SEND_TO_UAP=false, STATE_URI. \
-        Without STATE_URI, checkpoints go to .apitap-state in the current directory. The run summary is printed as JSON (on stderr when \
-        transactions go to stdout). Exits 1 when a log group could not be delivered or committed.
+        Configured like the Lambda function, from the environment (the function's settings: docs/configuration.md): \
+        AWS credentials (environment, AWS_PROFILE, container or instance credentials) and AWS_REGION \
+        (AWS_ENDPOINT_URL for a local peer such as moto), UAP_* or SEND_TO_UAP=false, STATE_URI. Without STATE_URI, \
+        checkpoints go to .apitap-state in the current directory. The run summary is printed as JSON (on stderr when \
+        transactions go to stdout). Exits 1 when a log group could not be read, delivered or committed.
+
+        --dry-run reads the logs and stitches them as a real tick would, but sends nothing (no UAP token is asked for) \
+        and writes no checkpoint: the summary says what would have been delivered ("wouldDeliver").
         """
     )
 
     @Option(name: .long, help: "Seconds the tick may run (its deadline).")
     var timeout: Int = 840
+
+    @Flag(name: .long, help: "Read and stitch, but deliver nothing and write no checkpoint; print what would be delivered.")
+    var dryRun = false
 
     func run() async throws {
         guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
@@ -26,14 +33,14 @@ struct Tick: AsyncParsableCommand {
         let handler: TickHandler
         do {
             handler = try TickHandler(context: InitContext(environment: env, logger: logger, handlerNames: ["tick"]),
-                                      defaultStateURI: localStateURI())
+                                      defaultStateURI: localStateURI(), dryRun: dryRun)
         } catch let error as ConfigurationError {
             FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
             throw ExitCode(2)
         }
         let context = InvocationContext(requestID: LambdaRequestID("cli-tick"), deadline: .after(milliseconds: Int64(timeout) * 1000),
                                         logger: logger, environment: env)
-        let toStdout = env["SEND_TO_UAP"]?.lowercased() == "false" && (env["OUTPUT_FILE"] ?? "").isEmpty
+        let toStdout = !dryRun && env["SEND_TO_UAP"]?.lowercased() == "false" && (env["OUTPUT_FILE"] ?? "").isEmpty
         do {
             let summary = try await handler.handle(Array("{}".utf8), context: context)
             let text = String(decoding: SecretRedactor.shared.redact(summary), as: UTF8.self) + "\n"

@@ -109,8 +109,10 @@ actor TickHandler: LambdaHandler {
     /// `FLEX_SOURCE=anypoint-archive`: the Anypoint Monitoring archive client (its token and pace live as long as the
     /// sandbox).
     let flexArchive: AnypointArchiveClient?
+    /// Where transactions go, for the summary's wording (`--dry-run` sends nothing and commits nothing).
+    let sinkKind: TickSinkKind
 
-    init(context: InitContext, defaultStateURI: String? = nil) throws {
+    init(context: InitContext, defaultStateURI: String? = nil, dryRun: Bool = false) throws {
         let env = context.environment
         config = try TrafficSetup.configuration(env)
         let aws = try TrafficSetup.awsClient(env)
@@ -118,10 +120,12 @@ actor TickHandler: LambdaHandler {
             throw ConfigurationError(["STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)"])
         }
         do {
+            let real: any CheckpointStore
             switch try StateURI.parse(stateText) {
-            case .s3(let bucket, let prefix): store = S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
-            case .file(let path): store = try FileCheckpointStore(directory: path)
+            case .s3(let bucket, let prefix): real = S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
+            case .file(let path): real = try FileCheckpointStore(directory: path)
             }
+            store = dryRun ? ReadOnlyCheckpointStore(real) : real
         } catch let e as AWSConfigurationError { throw ConfigurationError(e.problems) }
         do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
         if config.autoDiscovery {
@@ -149,7 +153,13 @@ actor TickHandler: LambdaHandler {
         } else {
             flexArchive = nil
         }
-        sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
+        if dryRun {
+            sink = DryRunSink()
+            sinkKind = .dryRun
+        } else {
+            sink = try TrafficSetup.sink(config, logger: context.logger, aws: aws)
+            if case .ndjson = config.delivery { sinkKind = .ndjson } else { sinkKind = .uap }
+        }
         // One budget for the life of the sandbox: FilterLogEvents' quota is per account and region.
         limiter = RateLimiter(perSecond: config.logsRequestsPerSecond)
         logger = context.logger
@@ -199,6 +209,7 @@ actor TickHandler: LambdaHandler {
             }
         }
         var summary = await runner.run(targets: targets, deadline: context.deadline, now: started)
+        summary.sink = sinkKind
         if let flexArchive, let archive = config.flex.archive {
             let source = FlexArchiveSource(client: flexArchive, archive: archive, store: store, sink: sink, filter: filter, logger: context.logger)
             for environment in archive.environmentIDs {
@@ -206,8 +217,8 @@ actor TickHandler: LambdaHandler {
                 summary.groups.append(outcome)
                 for note in outcome.notes where !summary.notes.contains(note) { summary.notes.append(note) }
             }
-            summary.durationMs = EpochMillis.now().value - started.value
         }
+        summary.durationMs = EpochMillis.now().value - started.value
         // Discovery's notes first, then those of the log groups (the runner's own must not be overwritten).
         summary.notes = notes + summary.notes
         if !listingErrors.isEmpty { summary.discoveryError = listingErrors.joined(separator: "; ") }
@@ -215,8 +226,11 @@ actor TickHandler: LambdaHandler {
         context.logger.info("tick summary", [("summary", .json(json))])
         EmbeddedMetrics.emit(summary, functionName: functionName)
         guard summary.allCommitted else {
+            if let discoveryError = summary.discoveryError, summary.groups.isEmpty {
+                throw FunctionError("DiscoveryFailed", "no log group was read: the log groups could not be listed: \(discoveryError)")
+            }
             let first = summary.discoveryError ?? summary.groups.first { $0.error != nil }.flatMap { "\($0.logGroup.rawValue): \($0.error ?? "")" } ?? ""
-            throw FunctionError("TickIncomplete", "not every log group was delivered and committed (it is read again next tick): \(first)")
+            throw FunctionError("TickIncomplete", "not every log group was read and committed (it is read again next tick): \(first)")
         }
         return json
     }

@@ -119,6 +119,31 @@ final class RecordingSink: BatchSink, @unchecked Sendable {
         #expect(json?["eventsFetched"] as? Int == first.groups.first?.events)
     }
 
+    @Test func aDryRunReadsTheRealCheckpointsAndWritesNone() async throws {
+        let base: Int64 = 1_800_000_000_000
+        let pager = MemoryPager()
+        pager.add(Self.group, try Self.events("rest-interleaved-requests.ndjson", base: base))
+        let st = try store()
+        let dry = TickRunner(settings: try runner(pager, RecordingSink(), store: st).settings, pager: pager,
+                             store: ReadOnlyCheckpointStore(st), sink: DryRunSink(), limiter: RateLimiter(perSecond: 1_000),
+                             filter: try TransactionFilter(), logger: Logger(level: .fatal, sink: { _ in }))
+        var first = await dry.run(targets: [Self.target], deadline: .distant, now: EpochMillis(base + 60_000))
+        first.sink = .dryRun
+        #expect(first.groups.first?.result == .committed && first.groups.first?.delivery.deliveredRecords == 4)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: st.directory).isEmpty, "no checkpoint written")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(first.json())) as? [String: Any])
+        #expect(json["sink"] as? String == "dry-run" && json["delivery"] == nil)
+        #expect((json["wouldDeliver"] as? [String: Any])?["records"] as? Int == 4)
+        #expect((json["logGroupResults"] as? [String: Any])?["would-commit"] as? Int == 1)
+        // The same window again: nothing was committed, so everything would be delivered again.
+        let again = await dry.run(targets: [Self.target], deadline: .distant, now: EpochMillis(base + 60_000))
+        #expect(again.groups.first?.delivery.deliveredRecords == 4 && again.groups.first?.duplicates == 0)
+        // Written to a file, transactions are "written", not "delivered".
+        first.sink = .ndjson
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(first.json())) as? [String: Any])
+        #expect((written["written"] as? [String: Any])?["records"] as? Int == 4 && written["delivery"] == nil)
+    }
+
     @Test func lateEventsInsideTheOverlapAreDeliveredOnce() async throws {
         let base: Int64 = 1_800_000_000_000
         let pager = MemoryPager()

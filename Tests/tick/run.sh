@@ -69,6 +69,18 @@ main() {
     pass "a second tick delivers nothing new"
   else fail "second tick" "records went from $before to $(wc -l <"$work/clean.ndjson")"; fi
 
+  # --dry-run: the same reading and stitching, but no token, no post and no checkpoint; the summary says what would go.
+  start_double dry; port=$double_port
+  mapfile -t e < <(uap_env "$port" dry)
+  if env "${e[@]}" "$bin" tick --timeout 120 --dry-run >"$work/dry.out" 2>"$work/dry.log" &&
+     [ ! -s "$work/dry.ndjson" ] &&
+     [ "$(curl -s --cacert "$work/ca.pem" "https://127.0.0.1:$port/_stats" | jq .tokensIssued)" = 0 ] &&
+     [ -z "$(find "$work/state-dry" -type f 2>/dev/null)" ] &&
+     jq -e --argjson n "$n" '.sink == "dry-run" and .wouldDeliver.records == $n and .delivery == null
+         and .logGroupResults["would-commit"] == 3 and .logGroupResults.committed == null' "$work/dry.out" >/dev/null; then
+    pass "a dry run reads and stitches all $n requests, asks for no token, posts nothing and writes no checkpoint"
+  else fail "dry run" "$(jq -c '{sink, wouldDeliver, logGroupResults}' "$work/dry.out" 2>&1 | head -c 400)" "$(tail -3 "$work/dry.log")"; fi
+
   # Faults: 500s, 429 with Retry-After, a slow answer, dropped connections and an expired token lose nothing.
   start_double faults "500,429,drop,slow,expire,500,reset,429"; port=$double_port
   mapfile -t e < <(uap_env "$port" faults)

@@ -45,7 +45,7 @@ show_transactions() {
 
 show_summary() {
   jq -c '{logGroups, logGroupResults, eventsFetched, duplicatesSkipped, transactions: .traffic.transactionsEmitted,
-          delivered: .delivery.recordsDelivered, notes}' "$1"
+          written: .written.records, notes}' "$1"
 }
 
 main "$@"
