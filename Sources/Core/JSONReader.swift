@@ -240,11 +240,26 @@ public enum JSONString {
             position += 1
         }
         var out = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[start..<position]))
+        try unescape(buffer, at: &position, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the decoded bytes of a string's content from `position` (inside the string) to its closing quote, and
+    /// leaves `position` after that quote. Escapes become their UTF-8; lone surrogates become U+FFFD (EF BF BD); raw
+    /// bytes are copied as they are (the caller decides how to treat invalid UTF-8).
+    public static func unescape(_ buffer: UnsafeRawBufferPointer, at position: inout Int, into out: inout [UInt8]) throws(JSONParseError) {
         while position < buffer.count {
+            // Plain bytes up to the next quote, backslash or control character are copied as one run.
+            var run = position
+            while run < buffer.count, buffer[run] >= 0x20, buffer[run] != UInt8(ascii: "\""), buffer[run] != UInt8(ascii: "\\") { run += 1 }
+            if run > position {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position..<run]))
+                position = run
+                guard position < buffer.count else { break }
+            }
             let byte = buffer[position]
-            if byte == UInt8(ascii: "\"") { position += 1; return String(decoding: out, as: UTF8.self) }
+            if byte == UInt8(ascii: "\"") { position += 1; return }
             if byte < 0x20 { throw JSONParseError(offset: position, reason: "control character in string") }
-            if byte != UInt8(ascii: "\\") { out.append(byte); position += 1; continue }
             position += 1
             guard position < buffer.count else { break }
             let escape = buffer[position]

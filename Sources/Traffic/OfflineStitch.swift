@@ -28,8 +28,10 @@ public struct NDJSONStitchSession {
     private var flex: FlexStitcher?
     /// The Flex stitcher's own counters (`.flexGateway` only), complete after `finish`.
     public private(set) var flexCounters: FlexCounters?
-    private var filter: TransactionFilter?
-    private let encoding: TransactionEncoding
+    /// Filters and encodes what the transform emits; nil when transactions are handed off instead (`handoff`).
+    private var writer: TransactionWriter?
+    /// Transactions for another thread to filter and encode (`runCounting` with two threads).
+    private var handoff: [Transaction] = []
     private var carry: [UInt8] = []
     /// The longest input line read; a longer one is skipped to its end and counted in `linesTooLong`.
     private let maxLineBytes: Int
@@ -37,14 +39,29 @@ public struct NDJSONStitchSession {
     private var skipping = false
     /// CloudWatch events are at most 256 KiB of message; JSON escaping can grow that a few times.
     public static let defaultMaxLineBytes = 4 * 1024 * 1024
-    private var out: [UInt8] = []
+    /// False: every line goes through `JSONReader` (the path before the fast scanner). Tests and the fuzzer compare the
+    /// two byte for byte; the fast path must never change a result.
+    public var fastLineScanner = true
+    /// Decoded message bytes of the current line (reused).
+    private var scratch: [UInt8]? = []
+    /// Stream names already seen on the fast path, by the FNV-1a hash of their bytes; the last one matched first.
+    private var streams: [(bytes: [UInt8], name: LogStreamName, stitcherIndex: Int32?)] = []
+    private var streamsByHash: [UInt64: [Int]] = [:]
+    private var lastStream: Int?
     /// Output is handed to the sink in chunks of about this size.
     static let flushThreshold = 64 * 1024
 
     public init(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, filter: TransactionFilter?,
                 mode: Mode = .automatic, encoding: TransactionEncoding = .native, options: StitcherOptions = StitcherOptions(),
                 maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes) {
-        self.encoding = encoding
+        self.init(logGroup: logGroup, region: region, accountId: accountId, mode: mode, options: options, maxLineBytes: maxLineBytes,
+                  writer: TransactionWriter(filter: filter, encoding: encoding))
+    }
+
+    /// `writer` nil: transactions are collected for `takeHandoff()` instead of being written.
+    init(logGroup: LogGroupName, region: AWSRegion, accountId: AWSAccountID?, mode: Mode, options: StitcherOptions,
+         maxLineBytes: Int, writer: TransactionWriter?) {
+        self.writer = writer
         self.maxLineBytes = max(1024, maxLineBytes)
         let rest: Bool
         switch mode {
@@ -60,8 +77,12 @@ public struct NDJSONStitchSession {
         } else {
             mapper = HTTPAccessLogMapper(logGroup: logGroup, region: region, accountId: accountId, apiId: nil, stage: nil)
         }
-        self.filter = filter
-        out.reserveCapacity(Self.flushThreshold + 8192)
+    }
+
+    /// The transactions emitted since the last call (handoff mode).
+    mutating func takeHandoff() -> [Transaction] {
+        defer { handoff.removeAll(keepingCapacity: true) }
+        return handoff
     }
 
     /// Feeds the next chunk of input; complete lines are processed, a partial last line waits for the next chunk.
@@ -89,9 +110,10 @@ public struct NDJSONStitchSession {
             }
             start = newline + 1
         }
-        var i = start
-        while i < chunk.count {
-            if chunk[i] == 0x0A {
+        if let base = chunk.baseAddress {
+            // memchr finds each newline (vectorised in the C library).
+            while start < chunk.count, let hit = memchr(base + start, 0x0A, chunk.count - start) {
+                let i = base.distance(to: UnsafeRawPointer(hit))
                 if i - start > maxLineBytes {
                     countTooLong()
                 } else {
@@ -99,13 +121,12 @@ public struct NDJSONStitchSession {
                 }
                 start = i + 1
             }
-            i += 1
         }
         if start < chunk.count {
             carry.append(contentsOf: chunk[start...])
             if carry.count > maxLineBytes { tooLong() }
         }
-        if out.count >= Self.flushThreshold { output(out); out.removeAll(keepingCapacity: true) }
+        if (writer?.out.count ?? 0) >= Self.flushThreshold { output(writer!.out); writer!.out.removeAll(keepingCapacity: true) }
     }
 
     /// The line being read passed `maxLineBytes`: drop it (and the rest of it, as it arrives) and count it.
@@ -127,25 +148,31 @@ public struct NDJSONStitchSession {
             carry.removeAll()
             line.withUnsafeBytes { processLine($0, output: output) }
         }
-        if var s = stitcher {
+        if var s = stitcher.take() {
             s.flushAll { write($0) }
             counters += s.takeCounters()
             stitcher = s
         }
-        if var m = mapper {
+        if var m = mapper.take() {
             counters += m.takeCounters()
             mapper = m
         }
-        if var f = flex {
-            flex = nil
+        var flexTaken: FlexCounters?
+        if var f = flex.take() {
             f.flushAll { write($0) }
-            var c = f.takeCounters()
+            flexTaken = f.takeCounters()
+            flex = f
+        }
+        if writer != nil {
+            counters += writer!.counters
+            writer!.counters = TrafficCounters()
+        }
+        if var c = flexTaken {
             counters += c.traffic
             c.traffic = counters
             flexCounters = c
-            flex = f
         }
-        if !out.isEmpty { output(out); out.removeAll() }
+        if let out = writer?.out, !out.isEmpty { output(out); writer!.out.removeAll() }
         return counters
     }
 
@@ -153,46 +180,105 @@ public struct NDJSONStitchSession {
         var end = line.count
         while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x20 { end -= 1 }
         guard end > 0 else { return }
-        guard let event = try? JSONReader.parse(UnsafeRawBufferPointer(rebasing: line[0..<end])).objectValue,
+        let body = UnsafeRawBufferPointer(rebasing: line[0..<end])
+        // The fast path reads the three members in place; what it cannot read exactly goes to JSONReader below.
+        if fastLineScanner, let fields = EventLineScanner.scan(body) {
+            let cached = stream(body, fields.logStreamName)
+            let name = streams[cached].name
+            let time = EpochMillis(fields.timestamp)
+            let m = fields.message
+            if !m.escaped && m.ascii {
+                ingest(name, cached: cached, time, UnsafeRawBufferPointer(rebasing: body[m.start..<m.end]))
+            } else if m.ascii {
+                // Escapes decode to valid UTF-8: the bytes are what a String would hold.
+                var decoded = scratch.take() ?? []
+                decoded.removeAll(keepingCapacity: true)
+                var position = m.start
+                do { try JSONString.unescape(body, at: &position, into: &decoded) } catch { counters.linesFailed += 1; return }
+                decoded.withUnsafeBytes { ingest(name, cached: cached, time, $0) }
+                scratch = decoded
+            } else {
+                // Raw UTF-8 goes through String, which repairs invalid sequences as JSONReader's path does.
+                var position = m.start
+                guard var message = try? JSONString.decode(body, at: &position) else { counters.linesFailed += 1; return }
+                message.withUTF8 { ingest(name, cached: cached, time, UnsafeRawBufferPointer($0)) }
+            }
+            return
+        }
+        guard let event = try? JSONReader.parse(body).objectValue,
               let stream = event["logStreamName"]?.stringValue, let timestamp = event["timestamp"]?.int64Value,
               case .string(var message)? = event["message"] else {
             counters.linesFailed += 1
             return
         }
         let logStream = LogStreamName(stream)
-        let time = EpochMillis(timestamp)
-        if var s = stitcher {
-            // Move the stitcher out while it runs so the emit closure can write to self without overlapping access.
-            stitcher = nil
-            message.withUTF8 { bytes in
-                s.ingest(logStream: logStream, timestamp: time, message: UnsafeRawBufferPointer(bytes)) { write($0) }
+        message.withUTF8 { ingest(logStream, EpochMillis(timestamp), UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The stream of a fast-path line, made once per distinct name: its bytes are looked up, not decoded, and the
+    /// REST stitcher's index for it is kept beside it.
+    private mutating func stream(_ body: UnsafeRawBufferPointer, _ span: JSONStringSpan) -> Int {
+        let raw = UnsafeRawBufferPointer(rebasing: body[span.start..<span.end])
+        func same(_ i: Int) -> Bool {
+            streams[i].bytes.count == raw.count
+                && (raw.isEmpty || streams[i].bytes.withUnsafeBytes { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 })
+        }
+        if let last = lastStream, same(last) { return last }
+        let hash = Self.wordHash(raw)
+        for i in streamsByHash[hash, default: []] where same(i) {
+            lastStream = i
+            return i
+        }
+        let name: LogStreamName
+        if span.escaped || !span.ascii {
+            var position = span.start
+            name = LogStreamName((try? JSONString.decode(body, at: &position)) ?? String(decoding: raw, as: UTF8.self))
+        } else {
+            name = LogStreamName(String(decoding: raw, as: UTF8.self))
+        }
+        streams.append((Array(raw), name, nil))
+        streamsByHash[hash, default: []].append(streams.count - 1)
+        lastStream = streams.count - 1
+        return streams.count - 1
+    }
+
+    /// A quick hash of a stream name's bytes, eight at a time (a collision only costs a comparison).
+    static func wordHash(_ raw: UnsafeRawBufferPointer) -> UInt64 {
+        var h = FNV1a.offsetBasis ^ UInt64(raw.count)
+        var i = 0
+        while raw.count - i >= 8 {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* FNV1a.prime
+            h ^= h >> 29
+            i += 8
+        }
+        while i < raw.count { h = (h ^ UInt64(raw[i])) &* FNV1a.prime; i += 1 }
+        return h
+    }
+
+    /// One event to whichever transform this session runs (`cached`: an entry of `streams`, fast path only).
+    private mutating func ingest(_ logStream: LogStreamName, cached: Int? = nil, _ time: EpochMillis, _ message: UnsafeRawBufferPointer) {
+        // The transform is taken out while it runs so the emit closure can write to self without overlapping access
+        // (`take()` moves it: no copy, no reference counting).
+        if var s = stitcher.take() {
+            if let cached {
+                let index = streams[cached].stitcherIndex ?? s.index(of: logStream)
+                streams[cached].stitcherIndex = index
+                s.ingest(stream: index, timestamp: time, message: message) { write($0) }
+            } else {
+                s.ingest(logStream: logStream, timestamp: time, message: message) { write($0) }
             }
             stitcher = s
-        } else if var f = flex {
-            flex = nil
-            message.withUTF8 { bytes in
-                f.ingest(logStream: logStream, timestamp: time, message: UnsafeRawBufferPointer(bytes)) { write($0) }
-            }
+        } else if var f = flex.take() {
+            f.ingest(logStream: logStream, timestamp: time, message: message) { write($0) }
             flex = f
-        } else if var m = mapper {
-            mapper = nil
-            if let transaction = message.withUTF8({ m.map(logStream: logStream, timestamp: time, message: UnsafeRawBufferPointer($0)) }) {
-                write(transaction)
-            }
+        } else if var m = mapper.take() {
+            if let transaction = m.map(logStream: logStream, timestamp: time, message: message) { write(transaction) }
             mapper = m
         }
     }
 
     private mutating func write(_ transaction: Transaction) {
-        if var f = filter {
-            // Moved out while it runs: a copy left behind would make every cache insertion copy the caches.
-            filter = nil
-            let kept = f.keep(transaction, counters: &counters.filtered)
-            filter = f
-            guard kept else { return }
-        }
-        // Exactly the object the UAP sink would put into a batch, one per line.
-        if TransactionBatcher.encode(transaction, as: encoding, into: &out, counters: &counters.encoding) { out.append(0x0A) }
+        if writer != nil { writer!.write(transaction) } else { handoff.append(transaction) }
     }
 
     /// Reads `input` to its end, writing NDJSON transactions to `output`; returns the run's counters.
@@ -209,19 +295,80 @@ public struct NDJSONStitchSession {
                            mode: Mode = .automatic, encoding: TransactionEncoding = .native,
                            maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes, input: Int32,
                            output: ([UInt8]) -> Void) throws(OfflineStitchError) -> (traffic: TrafficCounters, flex: FlexCounters?) {
-        var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, filter: filter, mode: mode,
-                                          encoding: encoding, maxLineBytes: maxLineBytes)
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        var writer = TransactionWriter(filter: filter, encoding: encoding)
+        // Two threads: a second one reads, scans and stitches; this one filters, encodes and writes, in the order the
+        // transactions were emitted (one FIFO queue), so the output is the same as on one thread.
+        let queue = BlockingQueue<[Transaction]>(capacity: 8)
+        let result = Locked<Result<(TrafficCounters, FlexCounters?), OfflineStitchError>?>(nil)
+        let reader = OSThread {
+            defer { queue.close() }
+            var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, mode: mode,
+                                              options: StitcherOptions(), maxLineBytes: maxLineBytes, writer: nil)
+            let outcome = Result { () throws(OfflineStitchError) in
+                try readAll(input) { chunk in
+                    session.feed(chunk, output: { _ in })
+                    let batch = session.takeHandoff()
+                    if !batch.isEmpty { queue.put(batch) }
+                }
+                let traffic = session.finish(output: { _ in })
+                let last = session.takeHandoff()
+                if !last.isEmpty { queue.put(last) }
+                return (traffic, session.flexCounters)
+            }
+            result.withLock { $0 = outcome }
+        }
+        guard let reader else {
+            // No second thread to be had: the same work on this one.
+            var session = NDJSONStitchSession(logGroup: logGroup, region: region, accountId: accountId, mode: mode,
+                                              options: StitcherOptions(), maxLineBytes: maxLineBytes, writer: writer)
+            try readAll(input) { session.feed($0, output: output) }
+            let traffic = session.finish(output: output)
+            return (traffic, session.flexCounters)
+        }
+        while let batch = queue.take() {
+            for transaction in batch { writer.write(transaction) }
+            if writer.out.count >= flushThreshold { output(writer.out); writer.out.removeAll(keepingCapacity: true) }
+        }
+        reader.join()
+        if !writer.out.isEmpty { output(writer.out) }
+        guard let outcome = result.value else { throw OfflineStitchError(reason: "the reading thread ended without a result") }
+        var (traffic, flex) = try outcome.get()
+        traffic += writer.counters
+        flex?.traffic += writer.counters
+        return (traffic, flex)
+    }
+
+    /// Reads `input` to its end in large chunks.
+    static func readAll(_ input: Int32, _ body: (UnsafeRawBufferPointer) -> Void) throws(OfflineStitchError) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw OfflineStitchError(reason: "reading the input failed: \(String(cString: strerror(errno)))")
             }
-            if n == 0 { break }
-            buffer.withUnsafeBytes { session.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), output: output) }
+            if n == 0 { return }
+            buffer.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
-        let traffic = session.finish(output: output)
-        return (traffic, session.flexCounters)
+    }
+}
+
+/// Filters and encodes transactions into NDJSON, one per line: exactly the objects the UAP sink would batch.
+struct TransactionWriter: Sendable {
+    var filter: TransactionFilter?
+    let encoding: TransactionEncoding
+    /// Only `filtered` and `encoding` move here.
+    var counters = TrafficCounters()
+    var out: [UInt8] = []
+
+    init(filter: TransactionFilter?, encoding: TransactionEncoding) {
+        self.filter = filter
+        self.encoding = encoding
+        out.reserveCapacity(NDJSONStitchSession.flushThreshold + 8192)
+    }
+
+    mutating func write(_ transaction: Transaction) {
+        if filter != nil, !filter!.keep(transaction, counters: &counters.filtered) { return }
+        if TransactionBatcher.encode(transaction, as: encoding, into: &out, counters: &counters.encoding) { out.append(0x0A) }
     }
 }

@@ -78,7 +78,11 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
     /// Feeds one CloudWatch event. Completed transactions whose trailer hold has passed are handed to `emit`.
     public mutating func ingest(logStream: LogStreamName, timestamp: EpochMillis, message: UnsafeRawBufferPointer,
                                 emit: (Transaction) -> Void) {
-        let stream = index(of: logStream)
+        ingest(stream: index(of: logStream), timestamp: timestamp, message: message, emit: emit)
+    }
+
+    /// The same for a stream already resolved with `index(of:)` (callers that cache it skip a lookup per event).
+    mutating func ingest(stream: Int32, timestamp: EpochMillis, message: UnsafeRawBufferPointer, emit: (Transaction) -> Void) {
         let ts = timestamp.value
         if ts > streams[Int(stream)].maxTimestamp { streams[Int(stream)].maxTimestamp = ts }
         if ts > maxTimestamp { maxTimestamp = ts }

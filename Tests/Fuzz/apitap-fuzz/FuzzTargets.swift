@@ -35,16 +35,24 @@ enum FuzzTarget: UInt8, CaseIterable {
     /// through both encodings.
     static func stitch(_ bytes: UnsafeRawBufferPointer, logGroup: String, split: Int) {
         for encoding in [TransactionEncoding.native, .edge(EdgeEncodingOptions(toolVersion: "fuzz"))] {
-            var session = NDJSONStitchSession(logGroup: LogGroupName(logGroup), region: AWSRegion("us-east-1"),
-                                              accountId: AWSAccountID("123456789012"), filter: nil, encoding: encoding,
-                                              maxLineBytes: 4096)
-            let cut = bytes.isEmpty ? 0 : (split * 97) % (bytes.count + 1)
-            var produced = 0
-            session.feed(UnsafeRawBufferPointer(rebasing: bytes[0..<cut])) { produced += $0.count }
-            session.feed(UnsafeRawBufferPointer(rebasing: bytes[cut...])) { produced += $0.count }
-            _ = session.finish { produced += $0.count }
-            // Output grows with input, never without bound: each line yields at most a few transactions.
-            precondition(produced <= 64 * (bytes.count + 1) + 1_000_000, "output \(produced) bytes for \(bytes.count) of input")
+            // The fast line scanner and JSONReader alone must give the same bytes and counters.
+            var outputs: [[UInt8]] = []
+            var counters: [TrafficCounters] = []
+            for fast in [true, false] {
+                var session = NDJSONStitchSession(logGroup: LogGroupName(logGroup), region: AWSRegion("us-east-1"),
+                                                  accountId: AWSAccountID("123456789012"), filter: nil, encoding: encoding,
+                                                  maxLineBytes: 4096)
+                session.fastLineScanner = fast
+                let cut = bytes.isEmpty ? 0 : (split * 97) % (bytes.count + 1)
+                var produced: [UInt8] = []
+                session.feed(UnsafeRawBufferPointer(rebasing: bytes[0..<cut])) { produced += $0 }
+                session.feed(UnsafeRawBufferPointer(rebasing: bytes[cut...])) { produced += $0 }
+                counters.append(session.finish { produced += $0 })
+                // Output grows with input, never without bound: each line yields at most a few transactions.
+                precondition(produced.count <= 64 * (bytes.count + 1) + 1_000_000, "output \(produced.count) bytes for \(bytes.count) of input")
+                outputs.append(produced)
+            }
+            precondition(outputs[0] == outputs[1] && counters[0] == counters[1], "the fast line scanner changed the result")
         }
     }
 
