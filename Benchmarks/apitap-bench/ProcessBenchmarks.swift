@@ -46,14 +46,15 @@ struct ProcessRun {
 
 /// Runs `apitap stitch` over `input` (or `apitap` with `arguments`), its stdout into `output`; nil when it cannot start
 /// or fails.
-func runStitchProcess(apitap: String, input: String, output: String, format: String, arguments: [String]? = nil) -> ProcessRun? {
+func runStitchProcess(apitap: String, input: String, output: String, format: String, extra: [String] = [],
+                      arguments: [String]? = nil) -> ProcessRun? {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     let args = [apitap] + (arguments ?? ["stitch", "--log-group", "API-Gateway-Execution-Logs_a1b2c3d4e5/prod", "--region", "eu-west-2",
-                                         "--account-id", "123456789012", "--input", input, "--format", format])
+                                         "--account-id", "123456789012", "--input", input, "--format", format] + extra)
     let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
     let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
     defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
@@ -95,26 +96,34 @@ func stitchProcessBenchmarks(apitap: String, runs: Int = 3) -> [(name: String, v
         ("whole-process corpus size", Double(corpus.bytes) / 1e6, "MB NDJSON"),
     ]
     var perTransaction: [String: Double] = [:]
-    for format in ["native", "edge"] {
+    // native, edge, and edge with the output gzipped as the UAP sink gzips a batch (`--gzip`).
+    for (format, extra) in [("native", [String]()), ("edge", []), ("edge", ["--gzip"])] {
+        let name = "apitap stitch --format \(format)" + extra.map { " " + $0 }.joined()
         var best: ProcessRun?
         for _ in 0..<max(1, runs) {
-            guard let run = runStitchProcess(apitap: apitap, input: input, output: output, format: format) else {
-                print("stitch-process: apitap stitch --format \(format) failed")
+            guard let run = runStitchProcess(apitap: apitap, input: input, output: output, format: format, extra: extra) else {
+                print("stitch-process: \(name) failed")
                 return rows
             }
             if best.map({ run.seconds < $0.seconds }) ?? true { best = run }
         }
         guard let r = best else { continue }
-        let label = "apitap stitch --format \(format) (whole process, wall, best of \(runs))"
+        let label = "\(name) (whole process, wall, best of \(runs))"
         rows += [
             (label, Double(corpus.events) / r.seconds, "events/s"),
             (label, Double(corpus.bytes) / r.seconds / 1e6, "MB/s input"),
             (label, r.seconds * 1e9 / Double(corpus.events), "ns/event"),
-            ("apitap stitch --format \(format) peak RSS", Double(r.peakRSSKiB) / 1024, "MiB"),
-            ("apitap stitch --format \(format) transactions written", Double(r.lines), "transactions"),
-            ("apitap stitch --format \(format) bytes per transaction", Double(r.outputBytes) / Double(max(1, r.lines)), "bytes"),
+            ("\(name) peak RSS", Double(r.peakRSSKiB) / 1024, "MiB"),
         ]
-        perTransaction[format] = Double(r.outputBytes) / Double(max(1, r.lines))
+        if extra.isEmpty {
+            rows += [
+                ("\(name) transactions written", Double(r.lines), "transactions"),
+                ("\(name) bytes per transaction", Double(r.outputBytes) / Double(max(1, r.lines)), "bytes"),
+            ]
+            perTransaction[format] = Double(r.outputBytes) / Double(max(1, r.lines))
+        } else {
+            rows.append(("\(name) output size", Double(r.outputBytes) / 1e6, "MB gzip"))
+        }
     }
     if let edge = perTransaction["edge"], let native = perTransaction["native"] {
         rows.append(("Edge bytes per transaction / native", edge / native, "x"))

@@ -31,7 +31,7 @@ public struct NDJSONStitchSession {
     /// Filters and encodes what the transform emits; nil when transactions are handed off instead (`handoff`).
     private var writer: TransactionWriter?
     /// Transactions for another thread to filter and encode (`runCounting` with two threads).
-    private var handoff: [Transaction] = []
+    private var handoff: [Emitted] = []
     private var carry: [UInt8] = []
     /// The longest input line read; a longer one is skipped to its end and counted in `linesTooLong`.
     private let maxLineBytes: Int
@@ -63,24 +63,28 @@ public struct NDJSONStitchSession {
          maxLineBytes: Int, writer: TransactionWriter?) {
         self.writer = writer
         self.maxLineBytes = max(1024, maxLineBytes)
-        let rest: Bool
-        switch mode {
-        case .restExecutionLog: rest = true
-        case .httpAccessLog: rest = false
-        case .automatic: rest = logGroup.restExecutionLogStage != nil
-        case .flexGateway: rest = false
-        }
         if case .flexGateway(let options) = mode {
             flex = FlexStitcher(logGroup: logGroup, region: region, accountId: accountId, options: options)
-        } else if rest {
+        } else if Self.stitchesREST(mode, logGroup) {
             stitcher = RESTExecutionLogStitcher(logGroup: logGroup, region: region, accountId: accountId, options: options)
+            // Handed off: the writer's thread builds the transactions.
+            stitcher?.deferBuilding = writer == nil
         } else {
             mapper = HTTPAccessLogMapper(logGroup: logGroup, region: region, accountId: accountId, apiId: nil, stage: nil)
         }
     }
 
+    /// Whether `mode` reads `logGroup` with the REST execution-log stitcher.
+    static func stitchesREST(_ mode: Mode, _ logGroup: LogGroupName) -> Bool {
+        switch mode {
+        case .restExecutionLog: true
+        case .automatic: logGroup.restExecutionLogStage != nil
+        case .httpAccessLog, .flexGateway: false
+        }
+    }
+
     /// The transactions emitted since the last call (handoff mode).
-    mutating func takeHandoff() -> [Transaction] {
+    mutating func takeHandoff() -> [Emitted] {
         defer { handoff.removeAll(keepingCapacity: true) }
         return handoff
     }
@@ -150,6 +154,7 @@ public struct NDJSONStitchSession {
         }
         if var s = stitcher.take() {
             s.flushAll { write($0) }
+            takeDeferred(&s)
             counters += s.takeCounters()
             stitcher = s
         }
@@ -257,28 +262,37 @@ public struct NDJSONStitchSession {
 
     /// One event to whichever transform this session runs (`cached`: an entry of `streams`, fast path only).
     private mutating func ingest(_ logStream: LogStreamName, cached: Int? = nil, _ time: EpochMillis, _ message: UnsafeRawBufferPointer) {
-        // The transform is taken out while it runs so the emit closure can write to self without overlapping access
-        // (`take()` moves it: no copy, no reference counting).
-        if var s = stitcher.take() {
+        // The transform is mutated in place; what it emits is collected in a local (the closure must not touch self
+        // while the transform, part of self, is being mutated) and written after.
+        var emitted: [Transaction] = []
+        if stitcher != nil {
             if let cached {
-                let index = streams[cached].stitcherIndex ?? s.index(of: logStream)
+                let index = streams[cached].stitcherIndex ?? stitcher!.index(of: logStream)
                 streams[cached].stitcherIndex = index
-                s.ingest(stream: index, timestamp: time, message: message) { write($0) }
+                stitcher!.ingest(stream: index, timestamp: time, message: message) { emitted.append($0) }
             } else {
-                s.ingest(logStream: logStream, timestamp: time, message: message) { write($0) }
+                stitcher!.ingest(logStream: logStream, timestamp: time, message: message) { emitted.append($0) }
             }
-            stitcher = s
-        } else if var f = flex.take() {
-            f.ingest(logStream: logStream, timestamp: time, message: message) { write($0) }
-            flex = f
-        } else if var m = mapper.take() {
-            if let transaction = m.map(logStream: logStream, timestamp: time, message: message) { write(transaction) }
-            mapper = m
+            if !stitcher!.deferred.isEmpty {
+                for d in stitcher!.deferred { handoff.append(.deferred(d)) }
+                stitcher!.deferred.removeAll(keepingCapacity: true)
+            }
+        } else if flex != nil {
+            flex!.ingest(logStream: logStream, timestamp: time, message: message) { emitted.append($0) }
+        } else if mapper != nil {
+            if let transaction = mapper!.map(logStream: logStream, timestamp: time, message: message) { emitted.append(transaction) }
         }
+        for transaction in emitted { write(transaction) }
     }
 
     private mutating func write(_ transaction: Transaction) {
-        if writer != nil { writer!.write(transaction) } else { handoff.append(transaction) }
+        if writer != nil { writer!.write(transaction) } else { handoff.append(.built(transaction)) }
+    }
+
+    /// The REST stitcher's finished requests, still to be built, in the order it finished them.
+    private mutating func takeDeferred(_ s: inout RESTExecutionLogStitcher<TextExecutionLogFormat>) {
+        for d in s.deferred { handoff.append(.deferred(d)) }
+        s.deferred.removeAll(keepingCapacity: true)
     }
 
     /// Reads `input` to its end, writing NDJSON transactions to `output`; returns the run's counters.
@@ -298,7 +312,10 @@ public struct NDJSONStitchSession {
         var writer = TransactionWriter(filter: filter, encoding: encoding)
         // Two threads: a second one reads, scans and stitches; this one filters, encodes and writes, in the order the
         // transactions were emitted (one FIFO queue), so the output is the same as on one thread.
-        let queue = BlockingQueue<[Transaction]>(capacity: 8)
+        if stitchesREST(mode, logGroup) {
+            writer.builder = RESTExecutionLogStitcher(logGroup: logGroup, region: region, accountId: accountId, options: StitcherOptions())
+        }
+        let queue = BlockingQueue<[Emitted]>(capacity: 8)
         let result = Locked<Result<(TrafficCounters, FlexCounters?), OfflineStitchError>?>(nil)
         let reader = OSThread {
             defer { queue.close() }
@@ -326,7 +343,7 @@ public struct NDJSONStitchSession {
             return (traffic, session.flexCounters)
         }
         while let batch = queue.take() {
-            for transaction in batch { writer.write(transaction) }
+            for emitted in batch { writer.write(emitted) }
             if writer.out.count >= flushThreshold { output(writer.out); writer.out.removeAll(keepingCapacity: true) }
         }
         reader.join()
@@ -360,6 +377,8 @@ struct TransactionWriter: Sendable {
     /// Only `filtered` and `encoding` move here.
     var counters = TrafficCounters()
     var out: [UInt8] = []
+    /// Builds the REST stitcher's deferred requests (the same settings as the stitcher that finished them).
+    var builder: RESTExecutionLogStitcher<TextExecutionLogFormat>?
 
     init(filter: TransactionFilter?, encoding: TransactionEncoding) {
         self.filter = filter
@@ -367,8 +386,21 @@ struct TransactionWriter: Sendable {
         out.reserveCapacity(NDJSONStitchSession.flushThreshold + 8192)
     }
 
+    mutating func write(_ emitted: Emitted) {
+        switch emitted {
+        case .built(let transaction): write(transaction)
+        case .deferred(let d): write(builder!.build(d.pending, incomplete: d.incomplete, streamName: d.streamName))
+        }
+    }
+
     mutating func write(_ transaction: Transaction) {
         if filter != nil, !filter!.keep(transaction, counters: &counters.filtered) { return }
         if TransactionBatcher.encode(transaction, as: encoding, into: &out, counters: &counters.encoding) { out.append(0x0A) }
     }
+}
+
+/// What a handing-off session passes to the writer's thread, in emission order.
+enum Emitted: Sendable {
+    case built(Transaction)
+    case deferred(DeferredTransaction)
 }

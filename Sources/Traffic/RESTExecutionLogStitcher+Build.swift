@@ -4,8 +4,7 @@ import Core
 extension RESTExecutionLogStitcher {
     static var discoveryOnlyHeader: NameValuePair { NameValuePair("cq-discovery-only", "true") }
 
-    func build(_ p: PendingRequest, incomplete: Bool) -> Transaction {
-        let streamName = streams[Int(p.stream)].name
+    func build(_ p: PendingRequest, incomplete: Bool, streamName: LogStreamName) -> Transaction {
         var request = TransactionRequest()
         // `HTTP Method: X, Resource Path: /p` is what the request was; other lines stand in only when it was never
         // logged (the gateway ended the request first): an authorizer's event names the request's own path, the

@@ -54,6 +54,10 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
     var tombstoneQueue: [(key: RequestKey, at: Int64)] = []
     var tombstoneHead = 0
     var maxTimestamp = Int64.min
+    /// Finished requests are kept in `deferred` instead of being built and emitted (`apitap stitch` builds them on
+    /// another thread with a copy of this stitcher's settings: `build` reads nothing that changes).
+    var deferBuilding = false
+    var deferred: [DeferredTransaction] = []
     var generation: UInt32 = 0
     let fallbackHost: String?
 
@@ -209,10 +213,15 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
             counters.fragmentsDropped += 1
             return
         }
-        let transaction = build(pending, incomplete: incomplete && pending.endTimestamp == nil)
+        let flagged = incomplete && pending.endTimestamp == nil
         counters.transactionsEmitted += 1
-        if transaction.incomplete { counters.transactionsIncomplete += 1 }
-        emit(transaction)
+        if flagged { counters.transactionsIncomplete += 1 }
+        let streamName = streams[Int(pending.stream)].name
+        if deferBuilding {
+            deferred.append(DeferredTransaction(pending: pending, incomplete: flagged, streamName: streamName))
+            return
+        }
+        emit(build(pending, incomplete: flagged, streamName: streamName))
     }
 
     mutating func remember(_ key: RequestKey, at timestamp: Int64) {
@@ -258,6 +267,10 @@ extension RESTExecutionLogStitcher where Format == TextExecutionLogFormat {
 struct StreamState: Sendable {
     var name: LogStreamName
     var maxTimestamp = Int64.min
+    /// Finished requests are kept in `deferred` instead of being built and emitted (`apitap stitch` builds them on
+    /// another thread with a copy of this stitcher's settings: `build` reads nothing that changes).
+    var deferBuilding = false
+    var deferred: [DeferredTransaction] = []
     /// Completed requests waiting for trailers, in completion order.
     var held: [HeldEntry] = []
     var heldHead = 0
@@ -268,4 +281,11 @@ struct HeldEntry: Sendable {
     var id: RequestIDKey
     var generation: UInt32
     var completedAt: Int64
+}
+
+/// A finished request whose Transaction is still to be built (`RESTExecutionLogStitcher.deferBuilding`).
+struct DeferredTransaction: Sendable {
+    let pending: PendingRequest
+    let incomplete: Bool
+    let streamName: LogStreamName
 }

@@ -18,7 +18,10 @@ struct Stitch: ParsableCommand {
         --format edge writes exactly the objects the UAP sink puts into a batch's "data" array; transactions that \
         format cannot express (no method, path or status) are counted in the summary, not written. \
         --source flex-gateway reads MuleSoft Flex Gateway Message Logging lines instead (apitap's layout or \
-        Cequence's, docs/flex-gateway.md), with FLEX_APIS and FLEX_ENTRY_LIMIT_BYTES as in the tick.
+        Cequence's, docs/flex-gateway.md), with FLEX_APIS and FLEX_ENTRY_LIMIT_BYTES as in the tick. \
+        --gzip compresses the output as the UAP sink compresses batches (UAP_CONTENT_ENCODING=gzip, zlib level 6): one \
+        gzip member per MiB of NDJSON, which zcat and gzip -d read as one stream. Exits 1 when the input cannot be \
+        read or the output cannot be written.
         """
     )
 
@@ -52,6 +55,9 @@ struct Stitch: ParsableCommand {
     @Option(name: .long, help: "Longest input line read (bytes); longer lines are skipped and counted as failed (default 4 MiB).")
     var maxLineBytes: Int = NDJSONStitchSession.defaultMaxLineBytes
 
+    @Flag(name: .long, help: "Gzip the output, one member per MiB of NDJSON (as the UAP sink compresses a batch).")
+    var gzip = false
+
     func run() throws {
         let env = ProcessEnvironment.current
         var filter: TransactionFilter?
@@ -77,15 +83,19 @@ struct Stitch: ParsableCommand {
             throw usageProblem("--log-group is required with --source api-gateway")
         }
         let counters: (traffic: TrafficCounters, flex: FlexCounters?)
+        var sink = StitchOutput(gzip: gzip)
         do {
             counters = try NDJSONStitchSession.runCounting(
                 logGroup: LogGroupName(group), region: AWSRegion(region ?? env["AWS_REGION"] ?? "us-east-1"),
                 accountId: accountId.map(AWSAccountID.init), filter: filter, mode: mode, encoding: encoding, maxLineBytes: maxLineBytes,
-                input: fd) { bytes in
-                try? FileIO.writeAll(1, bytes)
-            }
+                input: fd) { sink.write($0) }
+            sink.finish()
         } catch {
             FileOutput.stderr("error: \(error)\n")
+            throw ExitCode(1)
+        }
+        if let failure = sink.failure {
+            FileOutput.stderr("error: writing the output failed: \(failure)\n")
             throw ExitCode(1)
         }
         var w = JSONWriter()
@@ -119,3 +129,72 @@ struct Stitch: ParsableCommand {
 }
 
 extension PayloadFormat: ExpressibleByArgument {}
+
+/// Where `apitap stitch` writes: stdout, as NDJSON or as gzip members of about a MiB of NDJSON each. Compression runs
+/// on a thread of its own (members are written in order). The first failure is kept (and nothing more is written) so
+/// that the command can exit 1 instead of losing output silently.
+struct StitchOutput {
+    let gzip: Bool
+    private var pending: [UInt8] = []
+    private var failure_: String?
+    private let compressor: Compressor?
+    static let memberBytes = 1 << 20
+
+    /// The compressing thread: takes MiB chunks, writes gzip members.
+    final class Compressor: Sendable {
+        let queue = BlockingQueue<[UInt8]>(capacity: 4)
+        let failure = Locked<String?>(nil)
+        private let thread: OSThread?
+
+        init() {
+            let queue = self.queue, failure = self.failure
+            thread = OSThread {
+                while let chunk = queue.take() {
+                    guard failure.value == nil else { continue }
+                    do { try FileIO.writeAll(1, try GzipCompressor.compress(chunk)) } catch { failure.withLock { $0 = "\(error)" } }
+                }
+            }
+        }
+
+        /// Hands a chunk over, or compresses it here when no thread could be started.
+        func submit(_ chunk: [UInt8]) {
+            if thread != nil {
+                queue.put(chunk)
+            } else if failure.value == nil {
+                do { try FileIO.writeAll(1, try GzipCompressor.compress(chunk)) } catch { failure.withLock { $0 = "\(error)" } }
+            }
+        }
+
+        func finish() {
+            queue.close()
+            thread?.join()
+        }
+    }
+
+    init(gzip: Bool) {
+        self.gzip = gzip
+        compressor = gzip ? Compressor() : nil
+    }
+
+    var failure: String? { failure_ ?? compressor?.failure.value }
+
+    mutating func write(_ bytes: [UInt8]) {
+        guard failure_ == nil else { return }
+        guard let compressor else {
+            do { try FileIO.writeAll(1, bytes) } catch { failure_ = "\(error)" }
+            return
+        }
+        pending += bytes
+        if pending.count >= Self.memberBytes {
+            compressor.submit(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+
+    mutating func finish() {
+        guard let compressor else { return }
+        if !pending.isEmpty { compressor.submit(pending) }
+        pending.removeAll()
+        compressor.finish()
+    }
+}
