@@ -548,7 +548,12 @@ execute_plan() {
 read_secret() {
   [[ -n $AP_SECRET_NAME ]] || return 0
   local region=() out
-  if [[ $AP_SECRET_NAME =~ ^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+): ]]; then region=(--region "${BASH_REMATCH[1]}"); fi
+  # The secret's region: the ARN's, else AWS_REGION (the CLI reads only AWS_DEFAULT_REGION and its profile).
+  if [[ $AP_SECRET_NAME =~ ^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+): ]]; then
+    region=(--region "${BASH_REMATCH[1]}")
+  elif [[ -n ${AWS_REGION:-} && -z ${AWS_DEFAULT_REGION:-} ]]; then
+    region=(--region "$AWS_REGION")
+  fi
   if ! out=$(aws secretsmanager get-secret-value "${region[@]}" --secret-id "$AP_SECRET_NAME" --query SecretString --output text 2>"$WORK_DIR/aws.err"); then
     die "cannot read the client secret from Secrets Manager ($AP_SECRET_NAME: $(head -c 200 "$WORK_DIR/aws.err" | tr -s '\n' ' ')); $(unchanged)"
   fi
