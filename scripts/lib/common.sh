@@ -60,6 +60,7 @@ declare -gA ENV_ALIASES=(
   [cequence_client_secret]=UAP_CLIENT_SECRET
   [cequence_enable_auth]=UAP_AUTH_ENABLED
   [cequence_log_level]=LOG_LEVEL
+  [anypoint_client_id]=ANYPOINT_CLIENT_ID
   [anypoint_client_secret]=ANYPOINT_CLIENT_SECRET
   [organization]=ANYPOINT_ORG_ID
   [environment]=ANYPOINT_ENV_ID
