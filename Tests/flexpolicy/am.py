@@ -7,6 +7,7 @@ AM_CLIENT_ID and AM_CLIENT_SECRET in the environment, never on a command line).
                                         carrying LABEL (per-API label; automated item names LABEL:...)
   am.py foreign PORT ENV API            creates a foreign automated policy (header-injection) in ENV and a foreign
                                         Message Logging policy (label someone-else) on API; prints their ids
+  am.py disable PORT ENV API ID         disables policy ID on API (as someone could in API Manager's UI)
   am.py layout PORT ENV LABEL DOCS      compares the configurationData of our automated policy in ENV with the table
                                         in DOCS (docs/flex-gateway.md); prints "ok N items" or the differences
 """
@@ -111,6 +112,9 @@ def main():
             "groupId": GROUP, "assetId": "message-logging", "assetVersion": "2.0.2", "label": "someone-else",
             "configurationData": logging, "pointcutData": None})
         print(auto["id"], per_api["id"])
+    elif cmd == "disable":
+        env, api, pid = sys.argv[3], sys.argv[4], sys.argv[5]
+        am.call("PATCH", "/apimanager/api/v1/organizations/%s/environments/%s/apis/%s/policies/%s" % (ORG, env, api, pid), {"disabled": True})
     elif cmd == "layout":
         env, label, docs = sys.argv[3], sys.argv[4], sys.argv[5]
         rows = []

@@ -118,6 +118,20 @@ test_per_api_apply_twice() {
   else
     fail "shorter FLEX_APIS" "exit $status, ours: $ours" "$(tail -4 "$work/apis-3.err")"
   fi
+  # Ours disabled by hand: show says so, apply enables it again in place.
+  local id after
+  id=$(jq '.apis["10001"][0].id' <<<"$ours")
+  am disable "$port" env-dev 10001 "$id"
+  run show-disabled "$work/apis-2.env" show
+  run apis-4 "$work/apis-2.env" apply
+  after=$(am ours "$port" env-dev "$label")
+  if [ "$status" -eq 0 ] && grep -Eq "^$id +api 10001 .* disabled *$" "$work/show-disabled.out" &&
+    grep -q "update the policy on API instance 10001 (id $id)" "$work/apis-4.err" &&
+    jq -e --argjson id "$id" '.apis["10001"] == [{"id": $id, "assetVersion": "2.0.2", "disabled": false}]' <<<"$after" >/dev/null; then
+    pass "ours disabled by hand: show says disabled, apply enables the same policy again (no second one)"
+  else
+    fail "disabled policy" "exit $status, ours: $after" "$(cat "$work/show-disabled.out")" "$(tail -4 "$work/apis-4.err")"
+  fi
 }
 
 test_show() {
@@ -128,6 +142,15 @@ test_show() {
     pass "show lists our two per-API policies (id, scope, asset, version, label, state) under a header"
   else
     fail "show" "exit $status" "$(cat "$work/show.out" "$work/show.err")"
+  fi
+  # The names of Cequence's policy script's .env stand for ours.
+  printf '%s\n' 'anypoint_client_id="flex-writer"' 'organization="org-posture"' 'environment="env-dev"' \
+    "base_url=\"http://127.0.0.1:$port\"" FLEX_APIS=10001,10002 >"$work/cequence.env"
+  run show-cequence "$work/cequence.env" show
+  if [ "$status" -eq 0 ] && cmp -s "$work/show.out" "$work/show-cequence.out" && ! grep -q 'unknown setting' "$work/show-cequence.err"; then
+    pass "an .env with the names of Cequence's policy script (anypoint_client_id, organization, environment, base_url) works as ours"
+  else
+    fail "Cequence names" "exit $status" "$(cat "$work/show-cequence.out" "$work/show-cequence.err")"
   fi
 }
 
