@@ -210,8 +210,10 @@ retry_wait() {
   fi
 }
 
-# curl_retry OUT ARGS...: curl with the answer's body in OUT and its status in HTTP_STATUS; 429, 5xx and connection
-# failures are retried (5 attempts in all) with backoff.
+# curl_retry OUT ARGS...: curl with the answer's body in OUT and its status in HTTP_STATUS; 429s are retried (5
+# attempts in all) with backoff, and so are 5xx and connection failures unless RETRY_FAILURES=false (a create: it may
+# have been done, and a second one would be refused or doubled; a re-run finds it instead).
+RETRY_FAILURES=true
 curl_retry() {
   local out=$1 attempt=1 wait
   shift
@@ -219,7 +221,7 @@ curl_retry() {
     HTTP_STATUS=$(curl -sS --max-time 60 -o "$out" -D "$WORK_DIR/headers" -w '%{http_code}' "$@" 2>"$WORK_DIR/curl.err") || HTTP_STATUS=000
     case $HTTP_STATUS in
       429 | 5?? | 000)
-        if ((attempt < 5)); then
+        if ((attempt < 5)) && { [[ $HTTP_STATUS == 429 ]] || $RETRY_FAILURES; }; then
           wait=$(retry_wait "$attempt")
           if [[ $HTTP_STATUS == 000 ]]; then
             warn "no answer from $AP_BASE ($(head -c 200 "$WORK_DIR/curl.err" | tr -s '\n' ' ')); retrying in ${wait}s"
@@ -240,7 +242,7 @@ curl_retry() {
 # get_token: a client-credentials token; the form (with the secret) goes to curl from a file in the private work
 # directory, the token into a header file: neither is ever on a command line.
 get_token() {
-  local token
+  local token RETRY_FAILURES=true # asking for a token again does no harm
   { printf 'grant_type=client_credentials&client_id=%s&client_secret=' "$(urlencode "$AP_CLIENT_ID")"; urlencode "$AP_SECRET"; } >"$WORK_DIR/form"
   curl_retry "$WORK_DIR/token.json" -X POST -H 'Content-Type: application/x-www-form-urlencoded' -H 'Accept: application/json' \
     --data-binary @"$WORK_DIR/form" "$AP_BASE/accounts/api/v2/oauth2/token"
@@ -258,7 +260,8 @@ get_token() {
 
 # call METHOD URL [BODY-FILE]: an API Manager call, the answer in $WORK_DIR/reply; a 401 fetches a new token once.
 call() {
-  local method=$1 url=$2 body=${3:-} renewed=false
+  local method=$1 url=$2 body=${3:-} renewed=false RETRY_FAILURES=true
+  [[ $method != POST ]] || RETRY_FAILURES=false
   local args=(-X "$method" -H @"$WORK_DIR/auth" -H 'Accept: application/json')
   [[ -z $body ]] || args+=(-H 'Content-Type: application/json' --data-binary @"$body")
   while :; do
@@ -517,7 +520,14 @@ run_step() { # run_step VERB SCOPE API ID
     update) call PATCH "$url/$id" "$body" ;;
     delete) call DELETE "$url/$id" ;;
   esac
+  if [[ $verb == delete && $HTTP_STATUS == 404 ]]; then
+    info "$(describe "$verb" "$scope" "$api" "$id"): already gone"
+    return 0
+  fi
   if ! ok; then
+    if [[ $verb == create && ($HTTP_STATUS == 5?? || $HTTP_STATUS == 000) ]]; then
+      die "$(failed "$(describe "$verb" "$scope" "$api" "$id")"); it may have been created all the same: run apply again, it finds it; $(unchanged)"
+    fi
     if [[ $verb == create && $scope == automated && $HTTP_STATUS == 409 ]]; then
       die "environment $AP_ENV already has a Message Logging automated policy that is not labelled $LABEL (id(s) ${AUTOMATED_OTHERS[*]:-?}) and API Manager refused a second one (HTTP 409: $(short_reply "$WORK_DIR/reply")): remove that one, or apply per API instance (FLEX_APIS=id,id); $(unchanged)"
     fi
