@@ -319,7 +319,7 @@ api_body() { # api_body create|patch
 
 AUTOMATED_OURS=()   # "id,version,state" of ours
 AUTOMATED_OTHERS=() # ids of other Message Logging automated policies in the environment
-ENV_APIS=()         # every API instance id of the environment ("" when they cannot be listed)
+ENV_APIS=()         # every API instance id of the environment (none when the Connected App may not list them)
 declare -A API_OURS=()   # api id -> "pid,version,state pid,version,state ..."
 declare -A API_OTHERS=() # api id -> other Message Logging policy ids
 
@@ -393,7 +393,8 @@ read_api_policies() {
 }
 
 # read_state: everything ours (and the other Message Logging policies) in the environment. Per-API policies are read
-# on every API instance of the environment; when the Connected App may not list them, only on those FLEX_APIS names.
+# on every API instance of the environment; when the Connected App may not list them (no View APIs Configuration),
+# applying per API is refused and otherwise only the automated policy is looked at, with a warning.
 read_state() {
   read_automated
   local api check=()
