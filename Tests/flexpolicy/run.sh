@@ -5,7 +5,8 @@
 # of docs/flex-gateway.md; a new asset version is a PATCH; remove deletes ours and nothing else (foreign policies
 # compared before and after); show; a bad .env reports every problem and makes no request; an unknown API id, a
 # refused second automated policy, a Connected App without Manage Policies and a missing terminal change nothing;
-# 429s are waited out, a 503 that persists is a clear error; the secret from Secrets Manager (moto); the secret and
+# 429s are waited out, a 503 that persists is a clear error; without View APIs Configuration only the automated
+# policy is managed; the secret from Secrets Manager (moto); the secret and
 # the token never appear in any output nor on any command line.
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
@@ -281,6 +282,23 @@ test_throttled_and_no_secret_on_command_lines() {
   fi
 }
 
+test_without_view_apis_scope() {
+  launch_double "$double" noview --apis 2 --client "flex-writer:$secret:view-policies,manage-policies"
+  local pid=$launched_pid p=$launched_port s1
+  write_env "$work/noview.env" "$p" env-dev
+  run noview-all "$work/noview.env" apply
+  s1=$status
+  write_env "$work/noview-apis.env" "$p" env-dev FLEX_APIS=10001
+  run noview-apis "$work/noview-apis.env" apply
+  stop "$pid"
+  if [ "$s1" -eq 0 ] && grep -q 'per-API policies are not looked at' "$work/noview-all.err" && [ "$status" -eq 1 ] &&
+    grep -q 'HTTP 403: .*View APIs Configuration.*nothing was changed$' "$work/noview-apis.err"; then
+    pass "without View APIs Configuration: the automated policy is applied (with a warning), per-API apply is a clear 403 and changes nothing"
+  else
+    fail "without View APIs Configuration" "exit $s1/$status" "$(tail -3 "$work/noview-all.err" "$work/noview-apis.err")"
+  fi
+}
+
 test_persistent_503() {
   launch_double "$double" failing --apis 2 --fail-env env-dev:503 --client "flex-writer:$secret:all"
   local pid=$launched_pid p=$launched_port
@@ -348,6 +366,7 @@ main() {
   test_refusals_change_nothing
   test_bad_env_makes_no_request
   test_throttled_and_no_secret_on_command_lines
+  test_without_view_apis_scope
   test_persistent_503
   test_secret_from_secrets_manager
   test_no_secret_in_output
