@@ -53,6 +53,7 @@ main() {
   run_shell flex-tests "$root/Tests/flex/run.sh"
   run_shell audit-tests "$root/Tests/audit/run.sh"
   run_shell posture-tests "$root/Tests/posture/run.sh"
+  run_shell flex-policy-tests "$root/Tests/flexpolicy/run.sh"
   run_shell e2e-tests "$root/Tests/e2e/run.sh"
   run_shell script-tests "$root/Tests/scripts/run.sh"
   run_shell fuzz-tests "$root/Tests/Fuzz/run.sh"
