@@ -42,6 +42,7 @@ bench: package ## Benchmarks, about 8 minutes (figures recorded in docs/benchmar
 	$$($(RELEASE) --show-bin-path)/apitap-bench stitch-process --apitap=$$($(RELEASE) --show-bin-path)/apitap
 	$$($(RELEASE) --show-bin-path)/apitap-bench flex flex-process --apitap=$$($(RELEASE) --show-bin-path)/apitap
 	$$($(RELEASE) --show-bin-path)/apitap-bench tick
+	$$($(RELEASE) --show-bin-path)/apitap-bench awslogs
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit
 	$$($(RELEASE) --show-bin-path)/apitap-bench audit-pacer
 	$$($(RELEASE) --show-bin-path)/apitap-bench posture

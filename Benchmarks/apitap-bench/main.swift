@@ -23,6 +23,10 @@ func wanted(_ section: String) -> Bool { only.isEmpty || only.contains(section) 
 if only.contains("tick") {
     report(await tickBenchmark())
 }
+// Alone in its process too (`apitap-bench awslogs`): a long run of subscription deliveries, memory sampled as it goes.
+if only.contains("awslogs") {
+    report(await awslogsBenchmark())
+}
 if wanted("stitch") {
     report(stitchBenchmarks())
     report(stitchBenchmarks(gzip: true))

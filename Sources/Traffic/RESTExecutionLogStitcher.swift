@@ -58,6 +58,8 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
     /// another thread with a copy of this stitcher's settings: `build` reads nothing that changes).
     var deferBuilding = false
     var deferred: [DeferredTransaction] = []
+    /// While a `Mark` is open the tombstone queue is not compacted, so `rollBack` can find what was evicted.
+    var markOpen = false
     var generation: UInt32 = 0
     let fallbackHost: String?
 
@@ -236,10 +238,56 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
             tombstones.remove(entry.key)
             tombstoneHead += 1
         }
-        if tombstoneHead > 1024, tombstoneHead * 2 > tombstoneQueue.count {
+        if !markOpen, tombstoneHead > 1024, tombstoneHead * 2 > tombstoneQueue.count {
             tombstoneQueue.removeFirst(tombstoneHead)
             tombstoneHead = 0
         }
+    }
+
+    // MARK: rolling back one delivery
+
+    /// What `rollBack` needs to undo everything since `mark()`: the small parts copied (open requests, streams), the
+    /// remembered ids by position in their queue (new ones are removed, evicted ones put back). O(open requests), not
+    /// O(remembered ids): a warm `awslogs` sandbox marks before every delivery.
+    public struct Mark: Sendable {
+        fileprivate let streams: [StreamState]
+        fileprivate let streamIndex: [LogStreamName: Int32]
+        fileprivate let requests: [RequestKey: PendingRequest]
+        fileprivate let queueCount: Int
+        fileprivate let head: Int
+        fileprivate let maxTimestamp: Int64
+        fileprivate let generation: UInt32
+        fileprivate let counters: TrafficCounters
+    }
+
+    /// Starts a span of work that `rollBack(to:)` can undo; `commit()` ends it.
+    public mutating func mark() -> Mark {
+        markOpen = true
+        return Mark(streams: streams, streamIndex: streamIndex, requests: requests, queueCount: tombstoneQueue.count,
+                    head: tombstoneHead, maxTimestamp: maxTimestamp, generation: generation, counters: counters)
+    }
+
+    /// Keeps what was done since `mark()`.
+    public mutating func commit() {
+        markOpen = false
+        evictTombstones()
+    }
+
+    /// Undoes everything since `mark`: the stitcher is as it was then.
+    public mutating func rollBack(to mark: Mark) {
+        // Ids remembered since the mark and still remembered are forgotten; those evicted since the mark that were
+        // remembered before it come back (an id evicted and remembered again is handled by the order of the two).
+        for entry in tombstoneQueue[max(mark.queueCount, tombstoneHead)...] { tombstones.remove(entry.key) }
+        for entry in tombstoneQueue[mark.head..<min(tombstoneHead, mark.queueCount)] { tombstones.insert(entry.key) }
+        tombstoneQueue.removeSubrange(mark.queueCount...)
+        tombstoneHead = mark.head
+        streams = mark.streams
+        streamIndex = mark.streamIndex
+        requests = mark.requests
+        maxTimestamp = mark.maxTimestamp
+        generation = mark.generation
+        counters = mark.counters
+        markOpen = false
     }
 
     /// Keys in a deterministic order (first line time, stream name, request id), so flushed output is reproducible.
@@ -271,6 +319,8 @@ struct StreamState: Sendable {
     /// another thread with a copy of this stitcher's settings: `build` reads nothing that changes).
     var deferBuilding = false
     var deferred: [DeferredTransaction] = []
+    /// While a `Mark` is open the tombstone queue is not compacted, so `rollBack` can find what was evicted.
+    var markOpen = false
     /// Completed requests waiting for trailers, in completion order.
     var held: [HeldEntry] = []
     var heldHead = 0

@@ -9,6 +9,12 @@ public struct SubscriptionPayload: Sendable {
         public var id: String
         public var timestamp: EpochMillis
         public var message: String
+
+        public init(id: String, timestamp: EpochMillis, message: String) {
+            self.id = id
+            self.timestamp = timestamp
+            self.message = message
+        }
     }
     public var messageType: String
     public var owner: String?
@@ -18,6 +24,14 @@ public struct SubscriptionPayload: Sendable {
 
     public struct DecodeError: Error, CustomStringConvertible, Sendable {
         public let description: String
+    }
+
+    public init(messageType: String, owner: String?, logGroup: LogGroupName, logStream: LogStreamName, events: [Event]) {
+        self.messageType = messageType
+        self.owner = owner
+        self.logGroup = logGroup
+        self.logStream = logStream
+        self.events = events
     }
 
     /// `{"awslogs":{"data":"<base64(gzip(JSON))>"}}` → the decoded message.
@@ -100,11 +114,11 @@ public struct SubscriptionProcessor: Sendable {
         guard payload.messageType == "DATA_MESSAGE" else { outcome.skipped = payload.messageType; return outcome }
         var batcher = TransactionBatcher(encoding: encoding, filter: filter, maxBytes: maxBatchBytes, maxRecords: maxBatchTransactions)
         let emit: (Transaction) -> Void = { t in batcher.add(t) }
-        var snapshot: [UInt8]?
+        var mark: RESTExecutionLogStitcher<TextExecutionLogFormat>.Mark?
         if payload.logGroup.restExecutionLogStage != nil {
-            var stitcher = restStitchers[payload.logGroup]
+            var stitcher = restStitchers.removeValue(forKey: payload.logGroup)
                 ?? RESTExecutionLogStitcher(logGroup: payload.logGroup, region: region, accountId: accountId)
-            snapshot = stitcher.exportState()
+            mark = stitcher.mark()
             for e in payload.events { stitcher.ingest(logStream: payload.logStream, timestamp: e.timestamp, message: e.message, emit: emit) }
             stitcher.flushIncomplete(olderThan: now.adding(milliseconds: -incompleteMaxAgeMs), emit: emit)
             stitcher.finishWindow(emit: emit)
@@ -121,10 +135,10 @@ public struct SubscriptionProcessor: Sendable {
         outcome.counters.encoding = batcher.counters
         batcher.close()
         outcome.delivery = await sink.deliver(batcher.take(), deadline: deadline)
-        if !outcome.delivery.allDelivered, let snapshot, var stitcher = restStitchers[payload.logGroup] {
-            // Undo this delivery's effect so the redelivered payload stitches the same transactions again.
-            if (try? stitcher.restoreState(snapshot)) != nil { restStitchers[payload.logGroup] = stitcher }
-            else { restStitchers[payload.logGroup] = nil }
+        if let mark, var stitcher = restStitchers.removeValue(forKey: payload.logGroup) {
+            // A failed delivery is undone so that the redelivered payload stitches the same transactions again.
+            if outcome.delivery.allDelivered { stitcher.commit() } else { stitcher.rollBack(to: mark) }
+            restStitchers[payload.logGroup] = stitcher
         }
         return outcome
     }

@@ -289,3 +289,44 @@ import Testing
         }
     }
 }
+
+/// `mark()` / `rollBack(to:)` / `commit()`: what a warm `awslogs` sandbox uses to undo a delivery UAP refused.
+@Suite struct StitcherRollBackTests {
+    func feed(_ s: inout RESTExecutionLogStitcher<TextExecutionLogFormat>, _ events: ArraySlice<Fixtures.Event>) -> [Transaction] {
+        var out: [Transaction] = []
+        for e in events { s.ingest(logStream: e.logStream, timestamp: e.timestamp, message: e.message) { out.append($0) } }
+        s.finishWindow { out.append($0) }
+        return out
+    }
+
+    @Test func aRolledBackSpanLeavesNoTraceAndReplaysTheSame() throws {
+        var events: [Fixtures.Event] = []
+        for name in ["rest-interleaved-requests.ndjson", "rest-truncated-bodies.ndjson", "rest-lines-after-end-marker.ndjson",
+                     "rest-incomplete-window-1.ndjson"] {
+            events += try Fixtures.events(name)
+        }
+        events.sort { $0.timestamp.value < $1.timestamp.value }
+        // Few remembered ids, so that the marked span evicts some and must put them back.
+        var options = StitcherOptions()
+        options.maxTombstones = 3
+        for cut in stride(from: 1, to: events.count - 1, by: max(1, events.count / 9)) {
+            var straight = Fixtures.stitcher(options: options)
+            let expected = feed(&straight, events[0..<cut]).map(\.id) + feed(&straight, events[cut...]).map(\.id)
+
+            var s = Fixtures.stitcher(options: options)
+            let before = feed(&s, events[0..<cut]).map(\.id)
+            let state = s.exportState()
+            let mark = s.mark()
+            let refused = feed(&s, events[cut...])
+            s.rollBack(to: mark)
+            #expect(s.exportState() == state, "cut \(cut): the state is the one before the mark")
+            let again = s.mark()
+            let replayed = feed(&s, events[cut...])
+            s.commit()
+            _ = again
+            #expect(replayed.map(\.id) == refused.map(\.id), "cut \(cut): the replay gives what the refused delivery gave")
+            #expect(before + replayed.map(\.id) == expected, "cut \(cut): the same as without a rollback")
+            #expect(s.tombstones.count == min(options.maxTombstones, s.tombstoneQueue.count - s.tombstoneHead))
+        }
+    }
+}
