@@ -1,5 +1,7 @@
 # apitap: make run (a local tick, no AWS account needed) and make test (everything) are the two set-up commands.
 SHELL := /bin/bash
+# PyPI tools (moto, cfn-lint, awscli, jsonschema) live in the project's virtual environment (scripts/dev/deps.sh).
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 .DEFAULT_GOAL := help
 
 EVENT ?= events/health.json
@@ -32,7 +34,7 @@ invoke: build ## Run one event locally: make invoke EVENT=events/health.json [HA
 	$$($(SWIFT_BUILD) --show-bin-path)/apitap invoke --event $(EVENT) $(if $(HANDLER),--handler $(HANDLER))
 
 run: build ## The tick, locally, against moto seeded with sample API Gateway logs (no AWS account)
-	@scripts/dev/deps.sh all
+	@scripts/dev/deps.sh run
 	@scripts/dev/run-local.sh
 
 bench: package ## Benchmarks, about 8 minutes (figures recorded in docs/benchmarks.md)
