@@ -8,16 +8,30 @@ import Synchronization
 /// connection cache); TLS verification is always on, against the CA bundle chosen by `CABundle`.
 public final class HTTPClient: Sendable {
     private let engine: MultiEngine
+    /// At DEBUG, each request: method, scheme, host and path (never the query, headers or body), status or error, time.
+    private let logger: Logger?
 
     public init(caBundle: String? = CABundle.resolve(environment: ProcessEnvironment.current),
-                maxConnectionsPerHost: Int = 8, maxBodyBytes: Int = 64 * 1024 * 1024) throws(HTTPError) {
+                maxConnectionsPerHost: Int = 8, maxBodyBytes: Int = 64 * 1024 * 1024, logger: Logger? = nil) throws(HTTPError) {
         engine = try MultiEngine(caBundle: caBundle, maxConnectionsPerHost: maxConnectionsPerHost, maxBodyBytes: maxBodyBytes)
+        self.logger = logger.flatMap { $0.isEnabled(.debug) ? $0 : nil }
     }
 
     /// One attempt. A non-2xx status is a response, not an error.
     public func send(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
+        let started = logger == nil ? 0 : EpochMillis.now().value
         let result: Result<HTTPResponse, HTTPError> = await withCheckedContinuation { continuation in
             engine.submit(request, continuation)
+        }
+        if let logger {
+            let target = request.url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
+            var fields: [(String, LogValue)] = [("method", .string(request.method.rawValue)), ("url", .string(target)),
+                                                ("ms", .int(EpochMillis.now().value - started))]
+            switch result {
+            case .success(let response): fields.append(("status", .int(Int64(response.status))))
+            case .failure(let error): fields.append(("error", .string(error.description)))
+            }
+            logger.debug("http request", fields)
         }
         return try result.get()
     }

@@ -250,6 +250,15 @@ public struct TickRunner: Sendable {
             log.warn("transactions the payload format cannot express were not sent",
                      outcome.traffic.encoding.notEncoded.sorted { $0.key < $1.key }.map { ($0.key, .of($0.value)) })
         }
+        // Progress: one line per log group as it finishes (the summary comes at the end of the whole tick).
+        var fields: [(String, LogValue)] = [
+            ("result", .string(outcome.result.rawValue)), ("events", .of(outcome.events)), ("pages", .of(outcome.pages)),
+            ("duplicates", .of(outcome.duplicates)), ("transactions", .of(outcome.traffic.transactionsEmitted)),
+            ("sent", .of(outcome.delivery.deliveredRecords)), ("failed", .of(outcome.delivery.failedRecords)),
+            ("retries", .of(outcome.delivery.retries)), ("readMs", .int(outcome.pullMs)), ("processMs", .int(outcome.processMs)),
+        ]
+        if let error = outcome.error { fields.append(("error", .string(error))) }
+        if outcome.result.isSuccess { log.info("log group done", fields) } else { log.warn("log group not committed", fields) }
         return outcome
     }
 }

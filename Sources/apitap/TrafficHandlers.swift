@@ -21,7 +21,7 @@ enum TrafficSetup {
             do { return try NDJSONSink(path: path) } catch { throw ConfigurationError([error.description]) }
         case .uap(let uap):
             let client: HTTPClient
-            do { client = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
+            do { client = try HTTPClient(logger: logger) } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
             var tokens: ClientCredentialsTokenProvider?
             if uap.authEnabled, let tokenURL = uap.tokenURL, let clientID = uap.clientID, let secret = uap.secret {
                 tokens = ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: tokenURL, clientID: clientID,
@@ -41,10 +41,18 @@ enum TrafficSetup {
         return source
     }
 
-    static func awsClient(_ env: [String: String]) throws -> AWSClient {
+    /// The AWS client, logging each retry at INFO (with its reason and wait) and each request at DEBUG.
+    static func awsClient(_ env: [String: String], logger: Logger? = nil) throws -> AWSClient {
         do {
-            let http = try HTTPClient()
-            return try AWSClient.fromEnvironment(env, http: http)
+            let http = try HTTPClient(logger: logger)
+            var client = try AWSClient.fromEnvironment(env, http: http)
+            if let logger {
+                client.onRetry = { error, wait in
+                    logger.info("AWS call will be retried", [("service", .string(error.service)), ("operation", .string(error.operation)),
+                                                             ("reason", .string(error.code)), ("waitMs", .int(wait.milliseconds))])
+                }
+            }
+            return client
         } catch let e as AWSConfigurationError {
             throw ConfigurationError(e.problems)
         } catch {
@@ -115,7 +123,7 @@ actor TickHandler: LambdaHandler {
     init(context: InitContext, defaultStateURI: String? = nil, dryRun: Bool = false) throws {
         let env = context.environment
         config = try TrafficSetup.configuration(env)
-        let aws = try TrafficSetup.awsClient(env)
+        let aws = try TrafficSetup.awsClient(env, logger: context.logger)
         guard let stateText = config.stateURI ?? defaultStateURI else {
             throw ConfigurationError(["STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)"])
         }
