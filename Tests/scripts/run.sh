@@ -207,8 +207,9 @@ case_template_norms() {
 
 case_template_contract() {
   local t="$ROOT/template/apitap.json" want have
-  # The Flex Gateway source's (issue 13) are set to empty or none unless FlexSource turns it on.
-  want='ANYPOINT_CLIENT_ID ANYPOINT_CLIENT_SECRET_ARN ANYPOINT_ENV_ID ANYPOINT_ORG_ID API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX FLEX_APIS FLEX_LOG_GROUPS FLEX_SOURCE LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
+  # The Flex Gateway source's (issue 13) are set to empty or none unless FlexSource turns it on; DELIVERY_MODE and
+  # STAGE_LOGGING_STATE_URI tell the tick which groups subscription filters push (issue 12).
+  want='ANYPOINT_CLIENT_ID ANYPOINT_CLIENT_SECRET_ARN ANYPOINT_ENV_ID ANYPOINT_ORG_ID API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX DELIVERY_MODE ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX FLEX_APIS FLEX_LOG_GROUPS FLEX_SOURCE LOG_LEVEL MAX_BATCH_TRANSACTIONS STAGE_LOGGING_STATE_URI STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
   have=$(jq -r '.Resources.TickFunction.Properties.Environment.Variables | keys | join(" ")' "$t")
   assert_eq "$have" "$want" "tick environment variable names (issue 3)"
   assert_eq "$(jq -r '.Resources.TickFunction.Properties | [.Handler, .Runtime, .Architectures[0]] | join(" ")' "$t")" \
@@ -217,6 +218,17 @@ case_template_contract() {
   assert_eq "$(jq -c '[.Parameters.ReservedConcurrency.Default, .Resources.TickFunction.Properties.ReservedConcurrentExecutions]' "$t")" \
     '["1",{"Fn::If":["UseReservedConcurrency",{"Ref":"ReservedConcurrency"},{"Ref":"AWS::NoValue"}]}]' "tick reserved concurrency"
   assert_eq "$(jq -r '.Resources.EnableLoggingFunction.Properties.Handler' "$t")" enable-logging "custom resource handler"
+  # DeliveryMode=subscription: the awslogs function, invoked by CloudWatch Logs of this account and region only, with
+  # no secret, checkpoint or Flex setting in its environment, and its failed pushes kept.
+  assert_eq "$(jq -r '.Resources.AwsLogsFunction | [.Condition, .Properties.Handler] | join(" ")' "$t")" "UseSubscription awslogs" "awslogs function"
+  assert_eq "$(jq -r '[.Resources.AwsLogsFunction.Properties.Environment.Variables | keys[] | select(test("^(STATE_URI|FLEX_|ANYPOINT_)"))] | length' "$t")" 0 \
+    "awslogs environment without the tick's state and Flex settings"
+  assert_eq "$(jq -c '[.Resources.AwsLogsRestPermission.Properties, .Resources.AwsLogsHttpPermission.Properties] | map([.Principal, .SourceAccount.Ref, (.SourceArn["Fn::Sub"] | test("^arn:\\$\\{AWS::Partition\\}:logs:\\$\\{AWS::Region\\}:\\$\\{AWS::AccountId\\}:log-group:"))])' "$t")" \
+    '[["logs.amazonaws.com","AWS::AccountId",true],["logs.amazonaws.com","AWS::AccountId",true]]' "awslogs permissions scoped to this account's log groups"
+  assert_eq "$(jq -r '.Resources.AwsLogsInvokeConfig.Properties.DestinationConfig.OnFailure.Destination["Fn::If"][0]' "$t")" CreateFailureQueue \
+    "awslogs on-failure destination"
+  assert_eq "$(jq -r '.Rules.SubscriptionKeepsFailures.Assertions[0].Assert["Fn::Not"][0]["Fn::Equals"][1]' "$t")" none \
+    "subscription mode refuses FailureDestination none"
   assert_eq "$(jq -r '.Parameters.UapClientSecret.NoEcho' "$t")" true "UapClientSecret NoEcho"
   assert_eq "$(jq -r '[.. | objects | select(has("Action")) | .Action | if type == "array" then .[] else . end | select(test("\\*"))] | length' "$t")" 0 \
     "actions with a wildcard"
@@ -424,6 +436,14 @@ case_bad_region() {
   write_env "$CASE_DIR/e.env" "AWS_REGIONS=us-east-1,xx-north-9,eu_west_1"
   bad_env_case "AWS_REGIONS: xx-north-9 is not a region enabled in account" "$CASE_DIR/e.env"
   assert_contains "$OUT" "AWS_REGIONS: 'eu_west_1' is not a region name" "second bad region"
+}
+case_bad_delivery_mode() {
+  sm_prepare
+  write_env "$CASE_DIR/e.env" DELIVERY_MODE=subscription FAILURE_DESTINATION=none
+  bad_env_case "DELIVERY_MODE=subscription needs a FAILURE_DESTINATION" "$CASE_DIR/e.env"
+  write_env "$CASE_DIR/e.env" DELIVERY_MODE=push FAILURE_DESTINATION=arn:aws:sqs:us-east-1:123456789012:q.fifo
+  bad_env_case "DELIVERY_MODE must be one of: poll subscription (got 'push')" "$CASE_DIR/e.env"
+  assert_contains "$OUT" "FAILURE_DESTINATION must be create, none, a standard SQS queue ARN or an S3 bucket ARN" "a FIFO queue is refused"
 }
 case_bad_unreadable_csv() {
   sm_prepare
@@ -788,6 +808,7 @@ lane_b() {
     "bad .env: placeholder credentials|case_bad_placeholder_credentials" \
     "bad .env: empty endpoint|case_bad_empty_endpoint" \
     "bad .env: invalid regions|case_bad_region" \
+    "bad .env: DELIVERY_MODE=subscription without a failure destination; a FIFO queue|case_bad_delivery_mode" \
     "bad .env: unreadable (missing) CSV|case_bad_unreadable_csv" \
     "bad .env: ACCOUNTS_FILE is not a CSV (/etc/passwd-like): line numbers only|case_bad_accounts_not_csv" \
     "the client secret stays off jq's and aws' command lines|case_secret_off_command_lines" \
