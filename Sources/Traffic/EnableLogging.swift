@@ -28,13 +28,14 @@ public struct StageLoggingSettings: Sendable, Equatable {
 
     /// Whether this configuration wants logging on for a stage of that kind.
     public func wants(_ kind: StageKind, apiId: String, stage: String) -> Bool {
-        inScope(kind, apiId: apiId, stage: stage) && (kind == .rest ? manageRest : manageHTTP)
+        if stage == "$default" && !enableDefaultStage { return false }
+        return collects(kind, apiId: apiId, stage: stage) && (kind == .rest ? manageRest : manageHTTP)
     }
 
-    /// Whether a stage is one apitap collects (its kind on, listed, `$default` allowed), whoever turned its logging on:
-    /// the stages whose log groups get a subscription filter.
-    public func inScope(_ kind: StageKind, apiId: String, stage: String) -> Bool {
-        if stage == "$default" && !enableDefaultStage { return false }
+    /// Whether the tick collects a stage's logs when it has them (its kind on, listed), whoever turned its logging on:
+    /// the stages whose log groups get a subscription filter. `$default` stages count too: `EnableDefaultStageLogging`
+    /// only decides whether apitap turns their logging on.
+    public func collects(_ kind: StageKind, apiId: String, stage: String) -> Bool {
         if let listedStages, !listedStages.contains("\(kind.rawValue)/\(apiId)/\(stage)") { return false }
         return kind == .rest ? enableRest : enableHTTP
     }
@@ -396,7 +397,7 @@ public struct StageLoggingManager: Sendable {
         // apitap: reported, not overwritten.
         var restChanges: [(apiId: String, stage: String)] = []
         var httpChanges: [(apiId: String, stage: String)] = []
-        // Subscription mode: the log groups of in-scope stages that log (before this run, or turned on by it).
+        // Subscription mode: the log groups of collected stages that log (before this run, or turned on by it).
         var pushGroups: [String] = []
         let pushRest = settings.subscription != nil && settings.enableRest
         let pushHTTP = settings.subscription != nil && settings.enableHTTP
@@ -405,7 +406,7 @@ public struct StageLoggingManager: Sendable {
             if settings.manageRest || pushRest {
                 for (apiId, stage) in try await backend.restStages(deadline: deadline) {
                     let level = stage.executionLoggingLevel?.uppercased()
-                    if pushRest && settings.inScope(.rest, apiId: apiId, stage: stage.stageName) && (level == "INFO" || level == "ERROR") {
+                    if pushRest && settings.collects(.rest, apiId: apiId, stage: stage.stageName) && (level == "INFO" || level == "ERROR") {
                         pushGroups.append(SubscriptionSettings.restLogGroup(apiId: apiId, stage: stage.stageName))
                     }
                     guard settings.wants(.rest, apiId: apiId, stage: stage.stageName) else { continue }
@@ -426,7 +427,7 @@ public struct StageLoggingManager: Sendable {
             }
             if settings.manageHTTP || pushHTTP {
                 for (apiId, stage) in try await backend.httpStages(deadline: deadline) {
-                    if pushHTTP && settings.inScope(.http, apiId: apiId, stage: stage.stageName),
+                    if pushHTTP && settings.collects(.http, apiId: apiId, stage: stage.stageName),
                        let current = stage.accessLogSettings, let arn = current.destinationArn,
                        (current.format ?? "").trimmingWhitespace().hasPrefix("{"), let group = APIGatewayDiscovery.logGroupName(fromARN: arn) {
                         pushGroups.append(group)
