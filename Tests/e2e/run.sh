@@ -502,7 +502,7 @@ test_ministack_subscription() {
   after=$(wc -l <"$work/uap.ndjson")
   CHECK_DETAIL="$meta $(head -c 800 <<<"$body") received $before -> $after"
   check "a CloudWatch push of $group, invoked as CloudWatch invokes awslogs in ministack, reaches the UAP double" \
-    bash -c 'jq -e ".StatusCode == 200 and .FunctionError == null" <<<"$1" >/dev/null && jq -e ".handler == \"awslogs\" and .delivery.deliveredRecords > 0" <<<"$2" >/dev/null && [ "$4" -gt "$3" ]' \
+    bash -c 'jq -e ".StatusCode == 200 and .FunctionError == null" <<<"$1" >/dev/null && jq -e ".handler == \"awslogs\" and .delivery.recordsDelivered > 0" <<<"$2" >/dev/null && [ "$4" -gt "$3" ]' \
     _ "$meta" "$body" "$before" "$after"
 
   "${aws[@]}" cloudformation delete-stack --stack-name apitap-subs >/dev/null 2>&1 || true
