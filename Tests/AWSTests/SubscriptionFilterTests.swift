@@ -217,6 +217,31 @@ extension AWSClient {
         #expect(stages["fresh"] == "OFF" && stages["later"] == "OFF" && stages["on"] == "INFO")
     }
 
+    @Test func theTickReadsItsDeliveryMode() throws {
+        let base = ["AWS_REGION": "us-east-1", "SEND_TO_UAP": "false"]
+        let (poll, none) = TrafficConfiguration.parse(base)
+        #expect(none.isEmpty && poll?.deliveryMode == .poll && poll?.stageLoggingStateURI == nil)
+        let (subs, problems) = TrafficConfiguration.parse(base.merging(["DELIVERY_MODE": "subscription",
+                                                                        "STAGE_LOGGING_STATE_URI": "s3://b/state/1/enable-logging/r.json"]) { $1 })
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(subs?.deliveryMode == .subscription && subs?.stageLoggingStateURI == S3ObjectLocation.parse("s3://b/state/1/enable-logging/r.json"))
+        let (_, bad) = TrafficConfiguration.parse(base.merging(["DELIVERY_MODE": "push", "STAGE_LOGGING_STATE_URI": "b/k"]) { $1 })
+        #expect(bad.contains { $0.hasPrefix("DELIVERY_MODE must be one of poll, subscription") }, "\(bad)")
+        #expect(bad.contains { $0.hasPrefix("STAGE_LOGGING_STATE_URI must be s3://bucket/key") }, "\(bad)")
+    }
+
+    /// The tick reads the record at most every cacheSeconds; a missing record subscribes nothing.
+    @Test func subscribedGroupsAreCachedAndAMissingRecordMeansNone() async throws {
+        let calls = Locked(0)
+        let record = StageLoggingRecord(subscriptions: [RecordedSubscription(logGroup: "g1", filterName: "apitap", destinationArn: "arn")])
+        let cached = SubscribedLogGroups(cacheSeconds: 300) { _ in calls.withLock { $0 += 1 }; return record.encode() }
+        #expect(try await cached.groups(deadline: .distant) == ["g1"])
+        #expect(try await cached.groups(deadline: .distant) == ["g1"])
+        #expect(calls.withLock { $0 } == 1)
+        #expect(try await SubscribedLogGroups(cacheSeconds: 0) { _ in nil }.groups(deadline: .distant).isEmpty)
+        await #expect(throws: (any Error).self) { try await SubscribedLogGroups(cacheSeconds: 0) { _ in Array("{}".utf8) }.groups(deadline: .distant) }
+    }
+
     @Test func subscriptionSettingsAreValidated() {
         let base: [(String, JSONValue)] = [("StateBucket", .string("b")), ("StateKey", .string("k")), ("DeliveryMode", .string("subscription"))]
         var parsed = StageLoggingSettings.parse(.object(JSONObject(base + [("HttpAccessLogGroupArn", .string("arn:aws:logs:us-east-1:123456789012:log-group:g"))])))
