@@ -1,4 +1,5 @@
-// CloudWatch Logs: FilterLogEvents (the tick's source) and DescribeLogGroups, over JSON 1.1.
+// CloudWatch Logs over JSON 1.1: FilterLogEvents (the tick's source), DescribeLogGroups, and the calls that create
+// log groups and wire subscription filters to the `awslogs` function (DELIVERY_MODE=subscription).
 import HTTP
 import Core
 
@@ -39,7 +40,27 @@ public struct LogGroupsPage: Sendable {
     public var nextToken: String?
 }
 
+/// One subscription filter of a log group (DescribeSubscriptionFilters). CloudWatch allows 2 per log group.
+public struct SubscriptionFilter: Sendable, Equatable {
+    public var filterName: String
+    public var logGroupName: String
+    public var filterPattern: String
+    public var destinationArn: String
+    public var roleArn: String?
+
+    public init(filterName: String, logGroupName: String, filterPattern: String = "", destinationArn: String, roleArn: String? = nil) {
+        self.filterName = filterName
+        self.logGroupName = logGroupName
+        self.filterPattern = filterPattern
+        self.destinationArn = destinationArn
+        self.roleArn = roleArn
+    }
+}
+
 public struct CloudWatchLogsClient: Sendable {
+    /// CloudWatch Logs' limit: at most this many subscription filters per log group.
+    public static let subscriptionFiltersPerLogGroup = 2
+
     public let aws: AWSClient
     static let targetPrefix = "Logs_20140328"
 
@@ -127,5 +148,81 @@ public struct CloudWatchLogsClient: Sendable {
         }
         if page.nextToken?.isEmpty == true { page.nextToken = nil }
         return page
+    }
+
+    /// CreateLogGroup. Returns false when the group already exists (`ResourceAlreadyExistsException`).
+    @discardableResult
+    public func createLogGroup(_ name: String, deadline: Deadline = .distant) async throws(AWSError) -> Bool {
+        var w = JSONWriter()
+        w.beginObject(); w.field("logGroupName", name); w.endObject()
+        do {
+            _ = try await aws.jsonCall(.cloudWatchLogs, targetPrefix: Self.targetPrefix, operation: "CreateLogGroup", body: w.bytes,
+                                       deadline: deadline)
+            return true
+        } catch where error.code == "ResourceAlreadyExistsException" {
+            return false
+        }
+    }
+
+    /// PutRetentionPolicy: how long the group keeps events (one of CloudWatch's allowed day counts).
+    public func putRetentionPolicy(_ name: String, days: Int, deadline: Deadline = .distant) async throws(AWSError) {
+        var w = JSONWriter()
+        w.beginObject(); w.field("logGroupName", name); w.field("retentionInDays", days); w.endObject()
+        _ = try await aws.jsonCall(.cloudWatchLogs, targetPrefix: Self.targetPrefix, operation: "PutRetentionPolicy", body: w.bytes,
+                                   deadline: deadline)
+    }
+
+    /// Every subscription filter of a log group (at most 2, so one page in practice; pages are followed anyway).
+    /// Throws `ResourceNotFoundException` when the group does not exist.
+    public func describeSubscriptionFilters(logGroupName: String, deadline: Deadline = .distant) async throws(AWSError) -> [SubscriptionFilter] {
+        var filters: [SubscriptionFilter] = []
+        var token: String?
+        var pages = 0
+        repeat {
+            var w = JSONWriter()
+            w.beginObject()
+            w.field("logGroupName", logGroupName)
+            if let token { w.field("nextToken", token) }
+            w.endObject()
+            let body = try await aws.jsonCall(.cloudWatchLogs, targetPrefix: Self.targetPrefix, operation: "DescribeSubscriptionFilters",
+                                              body: w.bytes, deadline: deadline)
+            let json = try aws.parseJSON(body, .cloudWatchLogs, "DescribeSubscriptionFilters")
+            for item in json["subscriptionFilters"]?.arrayValue ?? [] {
+                guard let name = item["filterName"]?.stringValue, let destination = item["destinationArn"]?.stringValue else {
+                    throw AWSError.invalidResponse(.cloudWatchLogs, "DescribeSubscriptionFilters",
+                                                   "a filter without filterName or destinationArn (log group \(logGroupName))")
+                }
+                filters.append(SubscriptionFilter(filterName: name, logGroupName: item["logGroupName"]?.stringValue ?? logGroupName,
+                                                  filterPattern: item["filterPattern"]?.stringValue ?? "", destinationArn: destination,
+                                                  roleArn: item["roleArn"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }))
+            }
+            token = json["nextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            pages += 1
+        } while token != nil && pages < 10
+        return filters
+    }
+
+    /// PutSubscriptionFilter: creates the filter, or replaces the one of that name. `filterPattern` "" sends every
+    /// event. No role for a Lambda destination (the function's resource policy lets CloudWatch Logs invoke it).
+    /// CloudWatch answers `LimitExceededException` for a third filter on a group.
+    public func putSubscriptionFilter(_ filter: SubscriptionFilter, deadline: Deadline = .distant) async throws(AWSError) {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("logGroupName", filter.logGroupName)
+        w.field("filterName", filter.filterName)
+        w.field("filterPattern", filter.filterPattern)
+        w.field("destinationArn", filter.destinationArn)
+        if let role = filter.roleArn { w.field("roleArn", role) }
+        w.endObject()
+        _ = try await aws.jsonCall(.cloudWatchLogs, targetPrefix: Self.targetPrefix, operation: "PutSubscriptionFilter", body: w.bytes,
+                                   deadline: deadline)
+    }
+
+    /// DeleteSubscriptionFilter. Throws `ResourceNotFoundException` when the group or the filter does not exist.
+    public func deleteSubscriptionFilter(logGroupName: String, filterName: String, deadline: Deadline = .distant) async throws(AWSError) {
+        var w = JSONWriter()
+        w.beginObject(); w.field("logGroupName", logGroupName); w.field("filterName", filterName); w.endObject()
+        _ = try await aws.jsonCall(.cloudWatchLogs, targetPrefix: Self.targetPrefix, operation: "DeleteSubscriptionFilter", body: w.bytes,
+                                   deadline: deadline)
     }
 }

@@ -20,6 +20,8 @@ public struct StageLoggingSettings: Sendable, Equatable {
     public var apiList: String?
     /// The stages `apiList` names (`rest/apiId/stage`), once read by `resolveAPIList`; nil: every stage.
     public var listedStages: Set<String>?
+    /// `DeliveryMode=subscription`: the subscription filter to put on each enabled stage's log group; nil: poll mode.
+    public var subscription: SubscriptionSettings?
 
     public var manageRest: Bool { enableRest && !restAlreadyEnabled }
     public var manageHTTP: Bool { enableHTTP && !httpAlreadyEnabled }
@@ -27,8 +29,15 @@ public struct StageLoggingSettings: Sendable, Equatable {
     /// Whether this configuration wants logging on for a stage of that kind.
     public func wants(_ kind: StageKind, apiId: String, stage: String) -> Bool {
         if stage == "$default" && !enableDefaultStage { return false }
+        return collects(kind, apiId: apiId, stage: stage) && (kind == .rest ? manageRest : manageHTTP)
+    }
+
+    /// Whether the tick collects a stage's logs when it has them (its kind on, listed), whoever turned its logging on:
+    /// the stages whose log groups get a subscription filter. `$default` stages count too: `EnableDefaultStageLogging`
+    /// only decides whether apitap turns their logging on.
+    public func collects(_ kind: StageKind, apiId: String, stage: String) -> Bool {
         if let listedStages, !listedStages.contains("\(kind.rawValue)/\(apiId)/\(stage)") { return false }
-        return kind == .rest ? manageRest : manageHTTP
+        return kind == .rest ? enableRest : enableHTTP
     }
 
     /// Reads `apiList` (from S3 through `backend` when it is a URI) into `listedStages`, for the stack's region.
@@ -80,6 +89,9 @@ public struct StageLoggingSettings: Sendable, Equatable {
         if key == nil { problems.append("StateKey is missing (the key of the previous stage settings)") }
         if let key, key.hasPrefix("/") || key.contains("?") || key.contains("#") { problems.append("StateKey \"\(key.prefix(60))\" is not an S3 key") }
         let location = bucket.flatMap { b in key.map { (bucket: b, key: $0) } }
+        let subscription = SubscriptionSettings.parse(mode: text("DeliveryMode"), destination: text("SubscriptionDestinationArn"),
+                                                      filterName: text("SubscriptionFilterName"), retention: text("LogRetentionDays"),
+                                                      problems: &problems)
         let settings = StageLoggingSettings(
             enableRest: flag("EnableRestApis", true), enableHTTP: flag("EnableHttpApis", true),
             restAlreadyEnabled: flag("RestExecutionLogsAlreadyEnabled", false),
@@ -87,7 +99,7 @@ public struct StageLoggingSettings: Sendable, Equatable {
             enableDefaultStage: flag("EnableDefaultStageLogging", false),
             httpAccessLogGroupArn: text("HttpAccessLogGroupArn").map(Self.withoutWildcardSuffix),
             cloudWatchRoleArn: text("ApiGatewayCloudWatchRoleArn"), stateBucket: bucket ?? "", stateKey: key ?? "",
-            apiList: text("ApiList"), listedStages: nil)
+            apiList: text("ApiList"), listedStages: nil, subscription: subscription)
         if let arn = settings.cloudWatchRoleArn, !arn.hasPrefix("arn:") {
             problems.append("ApiGatewayCloudWatchRoleArn must be a role ARN, not \"\(arn.prefix(60))\"")
         }
@@ -110,7 +122,9 @@ public struct StageLoggingSettings: Sendable, Equatable {
         let names = [("ENABLE_REST_APIS", "EnableRestApis"), ("ENABLE_HTTP_APIS", "EnableHttpApis"),
                      ("REST_EXECUTION_LOGS_ALREADY_ENABLED", "RestExecutionLogsAlreadyEnabled"),
                      ("HTTP_ACCESS_LOGS_ALREADY_ENABLED", "HttpAccessLogsAlreadyEnabled"),
-                     ("ENABLE_DEFAULT_STAGE_LOGGING", "EnableDefaultStageLogging"), ("HTTP_ACCESS_LOG_GROUP_ARN", "HttpAccessLogGroupArn")]
+                     ("ENABLE_DEFAULT_STAGE_LOGGING", "EnableDefaultStageLogging"), ("HTTP_ACCESS_LOG_GROUP_ARN", "HttpAccessLogGroupArn"),
+                     ("DELIVERY_MODE", "DeliveryMode"), ("SUBSCRIPTION_DESTINATION_ARN", "SubscriptionDestinationArn"),
+                     ("SUBSCRIPTION_FILTER_NAME", "SubscriptionFilterName"), ("LOG_RETENTION_DAYS", "LogRetentionDays")]
         for (variable, property) in names { if let v = env[variable] { members.append((property, .string(v))) } }
         var problems: [String] = []
         if let location = env["STAGE_LOGGING_STATE_URI"].flatMap(S3ObjectLocation.parse) {
@@ -157,22 +171,32 @@ public struct StageLoggingRecord: Sendable, Equatable {
     public var stages: [RecordedStage] = []
     /// The role apitap put into API Gateway's account settings (which had none), if it did.
     public var accountRoleSet: String?
+    /// The subscription filters apitap put (recorded before putting them): the only ones it ever deletes, and the log
+    /// groups the tick leaves to the push.
+    public var subscriptions: [RecordedSubscription] = []
 
-    public init(stages: [RecordedStage] = [], accountRoleSet: String? = nil) {
+    public init(stages: [RecordedStage] = [], accountRoleSet: String? = nil, subscriptions: [RecordedSubscription] = []) {
         self.stages = stages
         self.accountRoleSet = accountRoleSet
+        self.subscriptions = subscriptions
+    }
+
+    public func subscriptionIndex(_ logGroup: String) -> Int? {
+        subscriptions.firstIndex { $0.logGroup == logGroup }
     }
 
     public func index(_ kind: StageKind, _ apiId: String, _ stage: String) -> Int? {
         stages.firstIndex { $0.kind == kind && $0.apiId == apiId && $0.stage == stage }
     }
 
-    public var isEmpty: Bool { stages.isEmpty && accountRoleSet == nil }
+    public var isEmpty: Bool { stages.isEmpty && accountRoleSet == nil && subscriptions.isEmpty }
 
+    /// Version 1 without subscription filters, 2 with them: an older apitap refuses a record it would read only in part
+    /// (and so never lose the filters when it saves it again).
     public func encode() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
-        w.field("version", 1)
+        w.field("version", subscriptions.isEmpty ? 1 : 2)
         w.field("note", "apitap enable-logging: stage settings before apitap turned logging on; restored when the stack is deleted")
         w.field("accountRoleSet", accountRoleSet)
         w.key("stages")
@@ -193,6 +217,18 @@ public struct StageLoggingRecord: Sendable, Equatable {
             w.endObject()
         }
         w.endArray()
+        if !subscriptions.isEmpty {
+            w.key("subscriptions")
+            w.beginArray()
+            for s in subscriptions {
+                w.beginObject()
+                w.field("logGroup", s.logGroup)
+                w.field("filterName", s.filterName)
+                w.field("destinationArn", s.destinationArn)
+                w.endObject()
+            }
+            w.endArray()
+        }
         w.endObject()
         return w.bytes
     }
@@ -200,7 +236,7 @@ public struct StageLoggingRecord: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8]) throws -> StageLoggingRecord {
         let json: JSONValue
         do { json = try JSONReader.parse(bytes) } catch { throw ConfigurationProblem("the recorded stage settings are not JSON: \(error)") }
-        guard json["version"]?.int64Value == 1, let items = json["stages"]?.arrayValue else {
+        guard let version = json["version"]?.int64Value, version == 1 || version == 2, let items = json["stages"]?.arrayValue else {
             throw ConfigurationProblem("the recorded stage settings have an unknown layout (version \(json["version"]?.int64Value.map(String.init) ?? "none"))")
         }
         var record = StageLoggingRecord(accountRoleSet: json["accountRoleSet"]?.stringValue)
@@ -212,6 +248,13 @@ public struct StageLoggingRecord: Sendable, Equatable {
             record.stages.append(RecordedStage(kind: kind, apiId: api, stage: stage, loggingLevel: item["loggingLevel"]?.stringValue,
                                                dataTrace: item["dataTrace"]?.boolValue, destinationArn: item["destinationArn"]?.stringValue,
                                                format: item["format"]?.stringValue))
+        }
+        for item in json["subscriptions"]?.arrayValue ?? [] {
+            guard let group = item["logGroup"]?.stringValue, let name = item["filterName"]?.stringValue,
+                  let destination = item["destinationArn"]?.stringValue else {
+                throw ConfigurationProblem("a recorded subscription filter lacks logGroup, filterName or destinationArn")
+            }
+            record.subscriptions.append(RecordedSubscription(logGroup: group, filterName: name, destinationArn: destination))
         }
         return record
     }
@@ -233,6 +276,15 @@ public protocol StageLoggingBackend: Sendable {
     func readObject(bucket: String, key: String, deadline: Deadline) async throws -> [UInt8]?
     /// True for "this API or stage no longer exists" (nothing to change or restore there).
     func isNotFound(_ error: any Error) -> Bool
+    /// A log group's subscription filters; nil when the group does not exist.
+    func subscriptionFilters(logGroup: String, deadline: Deadline) async throws -> [SubscriptionFilter]?
+    func putSubscriptionFilter(_ filter: SubscriptionFilter, deadline: Deadline) async throws
+    /// False when the group or the filter was already gone.
+    func deleteSubscriptionFilter(logGroup: String, filterName: String, deadline: Deadline) async throws -> Bool
+    /// Creates a log group (with a retention when given); false when it already existed.
+    func createLogGroup(_ name: String, retentionDays: Int?, deadline: Deadline) async throws -> Bool
+    /// True for CloudWatch's "too many subscription filters on this log group".
+    func isFilterLimit(_ error: any Error) -> Bool
 }
 
 /// What one Create, Update or Delete did. `failures` make a Create or Update fail; a Delete reports them as a note.
@@ -242,12 +294,20 @@ public struct StageLoggingOutcome: Sendable {
     public var restored: [String] = []
     public var notes: [String] = []
     public var failures: [String] = []
+    /// Log groups given apitap's subscription filter by this run, those that already had it, and those whose filter
+    /// was removed.
+    public var subscribed: [String] = []
+    public var subscriptionsAlreadyOn = 0
+    public var unsubscribed: [String] = []
 
     public init() {}
 
     /// Short: it goes into the CloudFormation response's Reason (the whole response must stay under 4 KiB).
     public func summary(limit: Int = 900) -> String {
         var parts = ["\(enabled.count) stage(s) turned on", "\(alreadyOn) already on", "\(restored.count) restored"]
+        if !subscribed.isEmpty || subscriptionsAlreadyOn > 0 || !unsubscribed.isEmpty {
+            parts.append("\(subscribed.count) log group(s) subscribed, \(subscriptionsAlreadyOn) already, \(unsubscribed.count) unsubscribed")
+        }
         if !failures.isEmpty { parts.append("\(failures.count) failure(s): " + failures.prefix(3).joined(separator: "; ")) }
         if !notes.isEmpty { parts.append("notes: " + notes.prefix(3).joined(separator: "; ") + (notes.count > 3 ? " (+\(notes.count - 3) more)" : "")) }
         let text = parts.joined(separator: "; ")
@@ -257,10 +317,12 @@ public struct StageLoggingOutcome: Sendable {
     public func json() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
-        for (name, list) in [("enabled", enabled), ("restored", restored), ("notes", notes), ("failures", failures)] {
+        for (name, list) in [("enabled", enabled), ("restored", restored), ("notes", notes), ("failures", failures),
+                             ("subscribed", subscribed), ("unsubscribed", unsubscribed)] {
             w.key(name); w.beginArray(); for s in list { w.string(s) }; w.endArray()
         }
         w.field("alreadyOn", alreadyOn)
+        w.field("subscriptionsAlreadyOn", subscriptionsAlreadyOn)
         w.endObject()
         return w.bytes
     }
@@ -335,12 +397,19 @@ public struct StageLoggingManager: Sendable {
         // apitap: reported, not overwritten.
         var restChanges: [(apiId: String, stage: String)] = []
         var httpChanges: [(apiId: String, stage: String)] = []
+        // Subscription mode: the log groups of collected stages that log (before this run, or turned on by it).
+        var pushGroups: [String] = []
+        let pushRest = settings.subscription != nil && settings.enableRest
+        let pushHTTP = settings.subscription != nil && settings.enableHTTP
         let before = record
         do {
-            if settings.manageRest {
+            if settings.manageRest || pushRest {
                 for (apiId, stage) in try await backend.restStages(deadline: deadline) {
-                    guard settings.wants(.rest, apiId: apiId, stage: stage.stageName) else { continue }
                     let level = stage.executionLoggingLevel?.uppercased()
+                    if pushRest && settings.collects(.rest, apiId: apiId, stage: stage.stageName) && (level == "INFO" || level == "ERROR") {
+                        pushGroups.append(SubscriptionSettings.restLogGroup(apiId: apiId, stage: stage.stageName))
+                    }
+                    guard settings.wants(.rest, apiId: apiId, stage: stage.stageName) else { continue }
                     let trace = stage.methodSettings["*/*"]?.dataTraceEnabled
                     if level == "INFO" && trace == true { outcome.alreadyOn += 1; continue }
                     if let i = record.index(.rest, apiId, stage.stageName) {
@@ -356,8 +425,13 @@ public struct StageLoggingManager: Sendable {
                     restChanges.append((apiId, stage.stageName))
                 }
             }
-            if settings.manageHTTP {
+            if settings.manageHTTP || pushHTTP {
                 for (apiId, stage) in try await backend.httpStages(deadline: deadline) {
+                    if pushHTTP && settings.collects(.http, apiId: apiId, stage: stage.stageName),
+                       let current = stage.accessLogSettings, let arn = current.destinationArn,
+                       (current.format ?? "").trimmingWhitespace().hasPrefix("{"), let group = APIGatewayDiscovery.logGroupName(fromARN: arn) {
+                        pushGroups.append(group)
+                    }
                     guard settings.wants(.http, apiId: apiId, stage: stage.stageName) else {
                         if stage.stageName == "$default" && stage.accessLogSettings?.destinationArn == nil {
                             outcome.notes.append("HTTP API \(apiId) stage $default left without access logs (EnableDefaultStageLogging is false)")
@@ -397,6 +471,7 @@ public struct StageLoggingManager: Sendable {
             do {
                 try await backend.setRestLogging(apiId: change.apiId, stage: change.stage, level: "INFO", dataTrace: true, deadline: deadline)
                 outcome.enabled.append(label)
+                if pushRest { pushGroups.append(SubscriptionSettings.restLogGroup(apiId: change.apiId, stage: change.stage)) }
                 logger.info("execution logging turned on", [("api", .string(change.apiId)), ("stage", .string(change.stage))])
             } catch where backend.isNotFound(error) {
                 outcome.notes.append("\(label) disappeared before it could be changed")
@@ -411,6 +486,7 @@ public struct StageLoggingManager: Sendable {
                     try await backend.setHTTPAccessLog(apiId: change.apiId, stage: change.stage, destinationArn: destination,
                                                        format: HTTPAccessLogFormat.json, deadline: deadline)
                     outcome.enabled.append(label)
+                    if pushHTTP, let group = APIGatewayDiscovery.logGroupName(fromARN: destination) { pushGroups.append(group) }
                     logger.info("access logging turned on", [("api", .string(change.apiId)), ("stage", .string(change.stage))])
                 } catch where backend.isNotFound(error) {
                     outcome.notes.append("\(label) disappeared before it could be changed")
@@ -419,6 +495,10 @@ public struct StageLoggingManager: Sendable {
                 }
             }
         }
+
+        // Subscription filters: a stack operation first removes those no longer wanted (poll mode again, a stage gone
+        // or out of scope), then every wanted group gets one.
+        await applySubscriptions(settings, groups: pushGroups, mode: mode, record: &record, outcome: &outcome, deadline: deadline)
 
         // Stages recorded earlier that this configuration no longer wants (a kind switched off, $default excluded).
         let unwanted = record.stages.filter { !settings.wants($0.kind, apiId: $0.apiId, stage: $0.stage) }
@@ -446,16 +526,17 @@ public struct StageLoggingManager: Sendable {
             return outcome
         }
         await restore(record.stages, record: &record, outcome: &outcome, deadline: deadline)
+        await unsubscribe(record.subscriptions, record: &record, outcome: &outcome, deadline: deadline)
         if let role = record.accountRoleSet {
             outcome.notes.append("API Gateway's account CloudWatch role stays \(role) (AWS keeps account settings)")
             record.accountRoleSet = nil
         }
         do {
-            if record.stages.isEmpty {
+            if record.stages.isEmpty && record.subscriptions.isEmpty {
                 try await backend.deleteRecord(bucket: bucket, key: key, deadline: deadline)
             } else {
                 try await save(record, bucket, key, deadline: deadline)
-                outcome.notes.append("the settings of \(record.stages.count) stage(s) that could not be restored stay in s3://\(bucket)/\(key)")
+                outcome.notes.append("the settings of \(record.stages.count) stage(s) and \(record.subscriptions.count) subscription filter(s) that could not be restored stay in s3://\(bucket)/\(key)")
             }
         } catch {
             outcome.failures.append("updating the recorded stage settings failed: \(error)")
@@ -528,12 +609,12 @@ public struct StageLoggingManager: Sendable {
         }
     }
 
-    private func load(_ bucket: String, _ key: String, deadline: Deadline) async throws -> StageLoggingRecord? {
+    func load(_ bucket: String, _ key: String, deadline: Deadline) async throws -> StageLoggingRecord? {
         guard let bytes = try await backend.loadRecord(bucket: bucket, key: key, deadline: deadline) else { return nil }
         return try StageLoggingRecord.decode(bytes)
     }
 
-    private func save(_ record: StageLoggingRecord, _ bucket: String, _ key: String, deadline: Deadline) async throws {
+    func save(_ record: StageLoggingRecord, _ bucket: String, _ key: String, deadline: Deadline) async throws {
         try await backend.saveRecord(bucket: bucket, key: key, body: record.encode(), deadline: deadline)
     }
 }

@@ -1,5 +1,5 @@
 // The enable-logging custom resource's calls against AWS: API Gateway stages (v1 and v2), the API Gateway account
-// setting, and the record in S3. v2 UpdateStage/DeleteAccessLogSettings and the v1 account calls are not in the AWS
+// setting, the record in S3, and CloudWatch Logs subscription filters (DeliveryMode=subscription). v2 UpdateStage/DeleteAccessLogSettings and the v1 account calls are not in the AWS
 // module (its v2 client lists only), so they are written here over AWSClient's REST-JSON call.
 import AWS
 import HTTP
@@ -10,12 +10,14 @@ public struct AWSStageLoggingBackend: StageLoggingBackend {
     let rest: APIGatewayClient
     let http: APIGatewayV2Client
     let s3: S3Client
+    let logs: CloudWatchLogsClient
 
     public init(_ aws: AWSClient) {
         self.aws = aws
         rest = APIGatewayClient(aws)
         http = APIGatewayV2Client(aws)
         s3 = S3Client(aws)
+        logs = CloudWatchLogsClient(aws)
     }
 
     public func restStages(deadline: Deadline) async throws -> [(apiId: String, stage: RestStage)] {
@@ -105,6 +107,35 @@ public struct AWSStageLoggingBackend: StageLoggingBackend {
     public func isNotFound(_ error: any Error) -> Bool {
         guard let e = error as? AWSError else { return false }
         return e.code == "NotFoundException" || (e.status == 404 && e.service.hasPrefix("API Gateway"))
+    }
+
+    public func subscriptionFilters(logGroup: String, deadline: Deadline) async throws -> [SubscriptionFilter]? {
+        do { return try await logs.describeSubscriptionFilters(logGroupName: logGroup, deadline: deadline) } catch where error.isResourceNotFound {
+            return nil
+        }
+    }
+
+    public func putSubscriptionFilter(_ filter: SubscriptionFilter, deadline: Deadline) async throws {
+        try await logs.putSubscriptionFilter(filter, deadline: deadline)
+    }
+
+    public func deleteSubscriptionFilter(logGroup: String, filterName: String, deadline: Deadline) async throws -> Bool {
+        do {
+            try await logs.deleteSubscriptionFilter(logGroupName: logGroup, filterName: filterName, deadline: deadline)
+            return true
+        } catch where error.isResourceNotFound {
+            return false
+        }
+    }
+
+    public func createLogGroup(_ name: String, retentionDays: Int?, deadline: Deadline) async throws -> Bool {
+        let created = try await logs.createLogGroup(name, deadline: deadline)
+        if created, let days = retentionDays { try await logs.putRetentionPolicy(name, days: days, deadline: deadline) }
+        return created
+    }
+
+    public func isFilterLimit(_ error: any Error) -> Bool {
+        (error as? AWSError)?.code == "LimitExceededException"
     }
 
     /// Each segment percent-encoded on its own (RFC 3986 unreserved characters stay), as the AWS module does.

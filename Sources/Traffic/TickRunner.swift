@@ -85,6 +85,9 @@ public struct TickSummary: Sendable {
     public var notes: [String] = []
     public var discoveryError: String?
     public var startedAt: EpochMillis
+    /// Set in subscription mode, with the API Gateway log groups left to the push (not polled).
+    public var deliveryMode: String?
+    public var pushedLogGroups: [String] = []
     public var durationMs: Int64 = 0
 
     public init(startedAt: EpochMillis) { self.startedAt = startedAt }
@@ -102,6 +105,12 @@ public struct TickSummary: Sendable {
         w.field("durationMs", durationMs)
         if sink != .uap { w.field("sink", sink.rawValue) }
         w.field("logGroups", gateway.count)
+        if let deliveryMode {
+            // Polled log groups are counted above; those CloudWatch pushes to the awslogs function are listed here.
+            w.field("deliveryMode", deliveryMode)
+            w.field("logGroupsPushed", pushedLogGroups.count)
+            w.key("pushedLogGroups"); w.beginArray(); for g in pushedLogGroups.prefix(100) { w.string(g) }; w.endArray()
+        }
         writeTotals(gateway, to: &w)
         var traffic = TrafficCounters()
         for g in gateway { traffic += g.traffic }

@@ -47,6 +47,11 @@ public struct TrafficConfiguration: Sendable {
     public var deadlineMarginSeconds: Int
     /// The Flex Gateway source (`FLEX_SOURCE`, off by default).
     public var flex: FlexConfiguration
+    /// `DELIVERY_MODE`: poll every API Gateway log group (default), or leave those with apitap's subscription filter
+    /// to the `awslogs` function.
+    public var deliveryMode: DeliveryMode = .poll
+    /// `STAGE_LOGGING_STATE_URI`: the enable-logging record, which lists the subscribed log groups.
+    public var stageLoggingStateURI: S3ObjectLocation?
 
     /// Parses and validates; returns the configuration, or nil with every problem found.
     public static func parse(_ env: [String: String]) -> (TrafficConfiguration?, [String]) {
@@ -104,7 +109,13 @@ public struct TrafficConfiguration: Sendable {
         if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
         let unknownAddress = p.string("UAP_EDGE_UNKNOWN_IP") ?? EdgeEncodingOptions.defaultUnknownAddress
         if !IPAddress.isValid(unknownAddress) { p.problems.append("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address") }
-        let config = TrafficConfiguration(
+        let deliveryMode = p.choice("DELIVERY_MODE", default: DeliveryMode.poll)
+        var stageLoggingState: S3ObjectLocation?
+        if let uri = p.string("STAGE_LOGGING_STATE_URI") {
+            stageLoggingState = S3ObjectLocation.parse(uri)
+            if stageLoggingState == nil { p.problems.append("STAGE_LOGGING_STATE_URI must be s3://bucket/key (got '\(uri.prefix(80))')") }
+        }
+        var config = TrafficConfiguration(
             region: AWSRegion(region ?? ""), accountId: p.string("AWS_ACCOUNT_ID").map(AWSAccountID.init),
             enableRest: enableRest, enableHTTP: enableHTTP, autoDiscovery: autoDiscovery, apiList: apiList,
             apiListCacheSeconds: p.int("API_LIST_CACHE_SECONDS", default: 300, range: 0...86_400),
@@ -119,6 +130,8 @@ public struct TrafficConfiguration: Sendable {
             edgeUnknownAddress: unknownAddress,
             delivery: delivery, stateURI: stateURI,
             deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300), flex: flex)
+        config.deliveryMode = deliveryMode
+        config.stageLoggingStateURI = stageLoggingState
         return p.problems.isEmpty ? (config, []) : (nil, p.problems)
     }
 
@@ -131,4 +144,13 @@ public struct TrafficConfiguration: Sendable {
     public func makeFilter() throws(FilterPatternError) -> TransactionFilter {
         try TransactionFilter(contentTypePattern: contentTypeRegex, excludedExtensionsPattern: excludedExtensionsRegex)
     }
+}
+
+/// How API Gateway's log lines reach apitap.
+public enum DeliveryMode: String, Sendable, CaseIterable {
+    /// The tick reads every log group each run.
+    case poll
+    /// CloudWatch pushes log groups that carry apitap's subscription filter to the `awslogs` function; the tick reads
+    /// the rest (and Flex Gateway's).
+    case subscription
 }

@@ -75,7 +75,8 @@ actor AWSLogsHandler: LambdaHandler {
                                           maxBatchBytes: config.maxBatchBytes, maxBatchTransactions: config.maxBatchTransactions,
                                           encoding: config.encoding(toolVersion: ApitapVersion.current),
                                           incompleteMaxAgeSeconds: config.incompleteMaxAgeSeconds)
-        sink = try TrafficSetup.sink(config, logger: context.logger)
+        // The AWS client resolves UAP_CLIENT_SECRET_ARN (the deployed function has no secret in its environment).
+        sink = try TrafficSetup.sink(config, logger: context.logger, aws: try TrafficSetup.awsClient(context.environment))
         marginMs = Int64(config.deadlineMarginSeconds) * 1000
     }
 
@@ -119,6 +120,8 @@ actor TickHandler: LambdaHandler {
     let flexArchive: AnypointArchiveClient?
     /// Where transactions go, for the summary's wording (`--dry-run` sends nothing and commits nothing).
     let sinkKind: TickSinkKind
+    /// `DELIVERY_MODE=subscription`: the log groups the `awslogs` function gets pushed, which the tick does not poll.
+    let subscribed: SubscribedLogGroups?
 
     init(context: InitContext, defaultStateURI: String? = nil, dryRun: Bool = false) throws {
         let env = context.environment
@@ -146,6 +149,13 @@ actor TickHandler: LambdaHandler {
                                                                                  cacheSeconds: config.apiListCacheSeconds))
         }
         pager = CloudWatchLogsPager(CloudWatchLogsClient(aws))
+        switch (config.deliveryMode, config.stageLoggingStateURI) {
+        case (.poll, _): subscribed = nil
+        case (.subscription, let location?):
+            subscribed = SubscribedLogGroups(s3: S3Client(aws), location: location, cacheSeconds: config.apiListCacheSeconds)
+        case (.subscription, nil):
+            throw ConfigurationError(["DELIVERY_MODE=subscription needs STAGE_LOGGING_STATE_URI (the enable-logging record, which lists the subscribed log groups)"])
+        }
         flexGroups = config.flex.source == .cloudwatch
             ? FlexLogGroupSource(config.flex.logGroups, logs: CloudWatchLogsClient(aws), cacheSeconds: config.apiListCacheSeconds) : nil
         if let archive = config.flex.archive {
@@ -216,8 +226,22 @@ actor TickHandler: LambdaHandler {
                 listingErrors.append("FLEX_LOG_GROUPS could not be listed: \(error)")
             }
         }
+        var pushed: [String] = []
+        if let subscribed {
+            do {
+                let split = SubscribedLogGroups.split(targets, pushed: try await subscribed.groups(deadline: context.deadline))
+                targets = split.poll
+                pushed = split.pushed
+            } catch {
+                notes.append("DELIVERY_MODE=subscription: the subscribed log groups could not be read (\(error)); every log group is polled this run")
+            }
+        }
         var summary = await runner.run(targets: targets, deadline: context.deadline, now: started)
         summary.sink = sinkKind
+        if subscribed != nil {
+            summary.deliveryMode = DeliveryMode.subscription.rawValue
+            summary.pushedLogGroups = pushed
+        }
         if let flexArchive, let archive = config.flex.archive {
             let source = FlexArchiveSource(client: flexArchive, archive: archive, store: store, sink: sink, filter: filter, logger: context.logger)
             for environment in archive.environmentIDs {

@@ -8,8 +8,13 @@
   account                  prints the API Gateway account's cloudwatchRoleArn (or null)
   add-rest NAME STAGE...   a REST API created later, with stages as created; prints {"name:stage": "apiId/stage"}
   set-level API/STAGE LEVEL TRACE   someone else's change to a stage's execution logging
+  filters                  prints {"log group": {"filter name": "destination ARN"}} for every log group with a filter
+  mirror-function NAME     a function of that name in moto, which checks that a subscription filter's Lambda
+                           destination exists (by name) but cannot hold the function ministack runs
+  awslogs-event GROUP      prints the CloudWatch Logs subscription event ({"awslogs":{"data": base64(gzip(JSON))}})
+                           that would push GROUP's events of its busiest stream
 """
-import json, os, sys
+import base64, gzip, io, json, os, sys, zipfile
 
 import boto3
 
@@ -71,6 +76,34 @@ def main():
     elif cmd == "set-level":
         api, stage = sys.argv[2].split("/", 1)
         client("apigateway").update_stage(restApiId=api, stageName=stage, patchOperations=level(sys.argv[3], sys.argv[4]))
+    elif cmd == "filters":
+        logs = client("logs")
+        out = {}
+        for g in logs.describe_log_groups()["logGroups"]:
+            found = logs.describe_subscription_filters(logGroupName=g["logGroupName"])["subscriptionFilters"]
+            if found:
+                out[g["logGroupName"]] = {f["filterName"]: f["destinationArn"] for f in found}
+        print(json.dumps(out, sort_keys=True))
+    elif cmd == "mirror-function":
+        iam, fn = client("iam"), client("lambda")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                         "Action": "sts:AssumeRole"}]}
+        role = iam.create_role(RoleName=sys.argv[2] + "-mirror", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as z:
+            z.writestr("bootstrap", "#!/bin/sh\nexit 1\n")
+        print(fn.create_function(FunctionName=sys.argv[2], Runtime="provided.al2023", Handler="awslogs", Role=role,
+                                 Code={"ZipFile": code.getvalue()})["FunctionArn"])
+    elif cmd == "awslogs-event":
+        group = sys.argv[2]
+        events = client("logs").filter_log_events(logGroupName=group, interleaved=True)["events"]
+        streams = {}
+        for e in events:
+            streams.setdefault(e["logStreamName"], []).append({"id": e["eventId"], "timestamp": e["timestamp"], "message": e["message"]})
+        stream = max(streams, key=lambda k: len(streams[k]))
+        message = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": group, "logStream": stream,
+                   "subscriptionFilters": ["apitap-awslogs"], "logEvents": streams[stream]}
+        print(json.dumps({"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(message).encode())).decode()}}))
     elif cmd == "account":
         print(json.dumps(client("apigateway").get_account().get("cloudwatchRoleArn")))
     else:

@@ -266,6 +266,16 @@ test_moto_refresh() {
 }
 
 # ---------------------------------------------------------------- end to end in ministack
+# ministack 1.5.33 evaluates conditions without Fn::Split/Fn::Sub (KeyError in its engine): the conditions that tell
+# an ARN from a name (and a bucket from a queue) get their value for the parameters used here (names; the failure
+# queue the stack creates). Nothing else changes. Compact, as --template-body takes at most 51,200 bytes (the scripts
+# deploy by --template-url, which takes 1 MB). ministack_template OUT-FILE.
+ministack_template() {
+  jq -c '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
+      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.UapClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}
+      | .Conditions.FailureDestinationIsBucket = {"Fn::Equals": ["sqs", "s3"]}' "$root/template/apitap.json" >"$1"
+}
+
 # Ids of what the Edge double received, and of the oracle's (native) transactions that Edge can express.
 keys() { jq -r '."transaction-id"' "$1" | sort; }
 oracle_keys() { jq -r 'select(.request.method != null and .request.path != null and .response.status != null) | .id' "$1" | sort; }
@@ -318,12 +328,7 @@ test_ministack() {
   "${aws[@]}" s3 mb s3://apitap-e2e-us-east-1 >/dev/null
   "${aws[@]}" s3 cp --quiet "$zip_path" s3://apitap-e2e-us-east-1/apitap/apitap.zip
 
-  # ministack 1.5.33 evaluates conditions without Fn::Split/Fn::Sub (KeyError in its engine): the conditions that
-  # tell an ARN from a name get their value for the empty parameters used here. Nothing else changes. Compact, as
-  # --template-body takes at most 51,200 bytes (the scripts deploy by --template-url, which takes 1 MB).
-  jq '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
-      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.UapClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}' -c \
-    "$root/template/apitap.json" >"$work/apitap-ministack.json"
+  ministack_template "$work/apitap-ministack.json"
   local params status
   params=$(jq -n --arg u "https://127.0.0.1:$uap" '[
     {ParameterKey: "ArtifactBucketPrefix", ParameterValue: "apitap-e2e"},
@@ -356,6 +361,8 @@ test_ministack() {
     bash -c 'for r in TickFunction EnableLoggingFunction TickSchedule UapClientSecretValue StageLogging ApiGatewayCloudWatchRole \
       ApiRefreshFunction ApiRefreshTimer FailureQueue TickInvokeConfig; do
       grep -q "^$r[[:space:]]*CREATE_COMPLETE" <<<"$1" || exit 1; done' _ "$resources"
+  check "DeliveryMode poll (the default): no awslogs function, permission or invoke configuration" \
+    bash -c '! grep -q "^AwsLogs" <<<"$1"' _ "$resources"
   # The refresh, as the schedule invokes it: the custom resource's record exists, every stage is on already.
   "${aws[@]}" lambda invoke --function-name apitap-api-refresh-us-east-1 --payload fileb://"$root/events/api-refresh.json" \
     "$work/refresh.out" >"$work/refresh.meta" 2>&1 || true
@@ -430,7 +437,83 @@ test_ministack() {
     pass "the stack deletes cleanly in ministack: the custom resource's Delete ran, removed its record and answered SUCCESS"
   else fail "delete-stack" "status $status, records left: $records"; fi
   test_ministack_options "$ms"
+  test_ministack_subscription "$ms" "$moto" "$uap"
   unset AWS_ENDPOINT_URL
+}
+
+# DeliveryMode=subscription in ministack: the awslogs function, its permissions and on-failure destination are created;
+# the custom resource (run by ministack, calling moto) puts apitap's filter on the seeded stages' log groups and records
+# them; the tick leaves those groups to the push and says so; a push built from a group's events, invoked as CloudWatch
+# invokes the function, reaches the UAP double; deleting the stack removes the filters. moto checks that a filter's
+# Lambda destination exists, by name: the function ministack runs is mirrored there. Args: ministack, moto, UAP port.
+test_ministack_subscription() {
+  local ms=$1 moto=$2 uap=$3 aws params status resources filters record body meta before after group push
+  aws=(aws --endpoint-url "$ms" --region us-east-1)
+  AWS_ENDPOINT_URL=$moto python3 "$here/apigw_helper.py" mirror-function apitapsub-awslogs-us-east-1 >/dev/null
+  ministack_template "$work/apitap-subs.json"
+  params=$(jq -n --arg u "https://127.0.0.1:$uap" '[
+    {ParameterKey: "NamePrefix", ParameterValue: "apitapsub"}, {ParameterKey: "ArtifactBucketPrefix", ParameterValue: "apitap-e2e"},
+    {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"}, {ParameterKey: "DeliveryMode", ParameterValue: "subscription"},
+    {ParameterKey: "UapTransactionsUrl", ParameterValue: ($u + "/api-transactions")},
+    {ParameterKey: "UapTokenUrl", ParameterValue: ($u + "/auth/realms/cequence/protocol/openid-connect/token")},
+    {ParameterKey: "UapClientId", ParameterValue: "e2e-client"}, {ParameterKey: "UapClientSecret", ParameterValue: "e2e-secret-value"},
+    {ParameterKey: "ApiRefreshSchedule", ParameterValue: "disabled"}, {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
+  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-subs --template-body "file://$work/apitap-subs.json" \
+       --parameters "$params" --capabilities CAPABILITY_NAMED_IAM >/dev/null 2>"$work/subs.err"; then
+    fail "create-stack with DeliveryMode subscription" "$(cat "$work/subs.err")"; return
+  fi
+  for _ in $(seq 240); do
+    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-subs --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
+    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
+  done
+  resources=$("${aws[@]}" cloudformation describe-stack-resources --stack-name apitap-subs \
+    --query 'StackResources[].[LogicalResourceId,ResourceStatus]' --output text 2>&1 | sort)
+  CHECK_DETAIL="status $status; $resources; $("${aws[@]}" cloudformation describe-stack-events --stack-name apitap-subs \
+      --query 'StackEvents[?contains(ResourceStatus, `FAILED`)].[LogicalResourceId,ResourceStatusReason]' --output text 2>&1 | head -5)"
+  check "DeliveryMode subscription deploys in ministack: the awslogs function, its role, log group, permissions and invoke configuration, and the custom resource" \
+    bash -c '[ "$1" = CREATE_COMPLETE ] || exit 1
+      for r in AwsLogsFunction AwsLogsRole AwsLogsLogGroup AwsLogsRestPermission AwsLogsHttpPermission AwsLogsInvokeConfig StageLogging FailureQueue; do
+        grep -q "^$r[[:space:]]*CREATE_COMPLETE" <<<"$2" || exit 1; done' _ "$status" "$resources"
+  [ "$status" = CREATE_COMPLETE ] || return
+  local arn
+  arn=$("${aws[@]}" lambda get-function-configuration --function-name apitapsub-awslogs-us-east-1 --query FunctionArn --output text)
+  filters=$(AWS_ENDPOINT_URL=$moto python3 "$here/apigw_helper.py" filters)
+  # The stack's own account (ministack's) names the record's key.
+  record=$(AWS_ENDPOINT_URL=$moto aws s3 cp "s3://apitap-e2e-us-east-1/state/$(cut -d: -f5 <<<"$arn")/enable-logging/previous-stage-settings.json" - \
+    2>/dev/null || echo '{}')
+  CHECK_DETAIL="function $arn; filters $filters; record $record"
+  check "the custom resource put apitap's filter (apitapsub-awslogs, to the awslogs function) on the seeded REST and HTTP log groups and recorded each" \
+    jq -e --arg a "$arn" --argjson r "$record" '(to_entries | map(select(.value["apitapsub-awslogs"] == $a)) | length) == 2
+      and ([$r.subscriptions[].logGroup] | sort) == (to_entries | map(select(.value["apitapsub-awslogs"] == $a) | .key) | sort)' <<<"$filters"
+
+  "${aws[@]}" lambda invoke --function-name apitapsub-tick-us-east-1 --payload fileb://"$root/events/tick.json" \
+    "$work/subs-tick.out" >"$work/subs-tick.meta" 2>&1 || true
+  CHECK_DETAIL="$(cat "$work/subs-tick.meta" "$work/subs-tick.out" 2>&1 | head -c 1500)"
+  check "the tick leaves the subscribed groups to the push and its summary says so" \
+    jq -e --argjson r "$record" '.deliveryMode == "subscription" and .logGroupsPushed == ($r.subscriptions | length)
+      and (.pushedLogGroups | sort) == ([$r.subscriptions[].logGroup] | sort)' "$work/subs-tick.out"
+
+  group=$(jq -r '[.subscriptions[].logGroup | select(startswith("API-Gateway-Execution-Logs_"))][0]' <<<"$record")
+  push="$work/push.json"
+  AWS_ENDPOINT_URL=$moto python3 "$here/apigw_helper.py" awslogs-event "$group" >"$push"
+  before=$(wc -l <"$work/uap.ndjson")
+  meta=$("${aws[@]}" lambda invoke --function-name apitapsub-awslogs-us-east-1 --payload "fileb://$push" "$work/subs-push.out" 2>&1) || true
+  body=$(cat "$work/subs-push.out" 2>/dev/null || true)
+  after=$(wc -l <"$work/uap.ndjson")
+  CHECK_DETAIL="$meta $(head -c 800 <<<"$body") received $before -> $after"
+  check "a CloudWatch push of $group, invoked as CloudWatch invokes awslogs in ministack, reaches the UAP double" \
+    bash -c 'jq -e ".StatusCode == 200 and .FunctionError == null" <<<"$1" >/dev/null && jq -e ".handler == \"awslogs\" and .delivery.recordsDelivered > 0" <<<"$2" >/dev/null && [ "$4" -gt "$3" ]' \
+    _ "$meta" "$body" "$before" "$after"
+
+  "${aws[@]}" cloudformation delete-stack --stack-name apitap-subs >/dev/null 2>&1 || true
+  for _ in $(seq 120); do
+    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-subs --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo GONE)
+    case "$status" in *_IN_PROGRESS) sleep 0.5 ;; *) break ;; esac
+  done
+  filters=$(AWS_ENDPOINT_URL=$moto python3 "$here/apigw_helper.py" filters)
+  CHECK_DETAIL="status $status; filters left: $filters"
+  check "deleting the stack removes every filter apitap put (the custom resource's Delete)" \
+    bash -c '{ [ "$1" = DELETE_COMPLETE ] || [ "$1" = GONE ]; } && [ "$2" = "{}" ]' _ "$status" "$filters"
 }
 
 # The template with every option the defaults leave off switched on (and the defaults' extras off): a customer-managed
@@ -442,9 +525,7 @@ test_ministack_options() {
   key=$("${aws[@]}" kms create-key --query KeyMetadata.KeyId --output text 2>"$work/kms.err") || { fail "kms create-key" "$(cat "$work/kms.err")"; return; }
   topic=$("${aws[@]}" sns create-topic --name apitap-alarms --query TopicArn --output text)
   "${aws[@]}" secretsmanager create-secret --name apitap-e2e/uap-client-secret --secret-string e2e-secret-value >/dev/null
-  jq -c '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
-      | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.UapClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}' \
-    "$root/template/apitap.json" >"$work/apitap-options.json"
+  ministack_template "$work/apitap-options.json"
   params=$(jq -n --arg k "$key" --arg t "$topic" '[
     {ParameterKey: "NamePrefix", ParameterValue: "apitapopt"}, {ParameterKey: "ArtifactBucketPrefix", ParameterValue: "apitap-e2e"},
     {ParameterKey: "CodeKey", ParameterValue: "apitap/apitap.zip"},

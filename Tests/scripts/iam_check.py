@@ -60,33 +60,35 @@ def if_conditions(node):
 def check(path, template):
     t = json.load(open(path))
     all_names = sorted(t.get("Conditions", {}))
-    # Only the conditions an IAM resource's statements depend on change what they grant: every combination of those
-    # is tried (the others stay on), so a template with many conditions is still checked exhaustively.
+    # Only the conditions an IAM resource's own statements depend on change what it grants: every combination of
+    # those is tried for each resource (the others stay on), so a template with many conditions is still checked
+    # exhaustively, resource by resource.
     iam = {k: v for k, v in t.get("Resources", {}).items() if v.get("Type", "").startswith("AWS::IAM::")
            or v.get("Type") in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy")}
-    names = sorted(set(if_conditions(iam)))
-    if len(names) > 14:
-        sys.exit(f"{path}: {len(names)} conditions decide IAM statements; the exhaustive check stops at 14")
     problems, seen = set(), 0
-    for values in itertools.product([True, False], repeat=len(names)):
-        decided = dict.fromkeys(all_names, True) | dict(zip(names, values))
-        resolved = resolve(iam, decided)
-        for where, s in statements(resolved):
-            seen += 1
-            if s.get("Effect") != "Allow" or "Principal" in s:
-                continue  # trust policies and denies grant nothing here
-            if "NotAction" in s:
-                problems.add(f"{path}{where}: NotAction grants everything else")
-            actions = [a for a in as_list(s.get("Action", [])) if isinstance(a, str)]
-            for a in actions:
-                if a == "*" or a.endswith(":*"):
-                    problems.add(f"{path}{where}: wildcard action {a}")
-            if "NotResource" in s:
-                problems.add(f"{path}{where}: NotResource")
-            if any(r == "*" for r in as_list(s.get("Resource", []))):
-                extra = [a for a in actions if a not in STAR_ONLY]
-                if extra:
-                    problems.add(f"{path}{where}: Resource \"*\" for {', '.join(extra)}")
+    for resource_name, resource in iam.items():
+        names = sorted(set(if_conditions(resource)))
+        if len(names) > 14:
+            sys.exit(f"{path}: {len(names)} conditions decide the IAM statements of {resource_name}; the exhaustive check stops at 14")
+        for values in itertools.product([True, False], repeat=len(names)):
+            decided = dict.fromkeys(all_names, True) | dict(zip(names, values))
+            resolved = resolve({resource_name: resource}, decided)
+            for where, s in statements(resolved):
+                seen += 1
+                if s.get("Effect") != "Allow" or "Principal" in s:
+                    continue  # trust policies and denies grant nothing here
+                if "NotAction" in s:
+                    problems.add(f"{path}{where}: NotAction grants everything else")
+                actions = [a for a in as_list(s.get("Action", [])) if isinstance(a, str)]
+                for a in actions:
+                    if a == "*" or a.endswith(":*"):
+                        problems.add(f"{path}{where}: wildcard action {a}")
+                if "NotResource" in s:
+                    problems.add(f"{path}{where}: NotResource")
+                if any(r == "*" for r in as_list(s.get("Resource", []))):
+                    extra = [a for a in actions if a not in STAR_ONLY]
+                    if extra:
+                        problems.add(f"{path}{where}: Resource \"*\" for {', '.join(extra)}")
     return problems, seen
 
 

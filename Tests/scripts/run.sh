@@ -207,8 +207,9 @@ case_template_norms() {
 
 case_template_contract() {
   local t="$ROOT/template/apitap.json" want have
-  # The Flex Gateway source's (issue 13) are set to empty or none unless FlexSource turns it on.
-  want='ANYPOINT_CLIENT_ID ANYPOINT_CLIENT_SECRET_ARN ANYPOINT_ENV_ID ANYPOINT_ORG_ID API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX FLEX_APIS FLEX_LOG_GROUPS FLEX_SOURCE LOG_LEVEL MAX_BATCH_TRANSACTIONS STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
+  # The Flex Gateway source's (issue 13) are set to empty or none unless FlexSource turns it on; DELIVERY_MODE and
+  # STAGE_LOGGING_STATE_URI tell the tick which groups subscription filters push (issue 12).
+  want='ANYPOINT_CLIENT_ID ANYPOINT_CLIENT_SECRET_ARN ANYPOINT_ENV_ID ANYPOINT_ORG_ID API_AUTO_DISCOVERY API_LIST API_LIST_CACHE_SECONDS CONTENT_TYPE_REGEX DELIVERY_MODE ENABLE_HTTP_APIS ENABLE_REST_APIS EXCLUDED_EXTENSIONS_REGEX FLEX_APIS FLEX_LOG_GROUPS FLEX_SOURCE LOG_LEVEL MAX_BATCH_TRANSACTIONS STAGE_LOGGING_STATE_URI STATE_URI UAP_AUTH_ENABLED UAP_CLIENT_ID UAP_CLIENT_SECRET_ARN UAP_CONTENT_ENCODING UAP_PAYLOAD_FORMAT UAP_TOKEN_URL UAP_TRANSACTIONS_URL'
   have=$(jq -r '.Resources.TickFunction.Properties.Environment.Variables | keys | join(" ")' "$t")
   assert_eq "$have" "$want" "tick environment variable names (issue 3)"
   assert_eq "$(jq -r '.Resources.TickFunction.Properties | [.Handler, .Runtime, .Architectures[0]] | join(" ")' "$t")" \
@@ -217,6 +218,17 @@ case_template_contract() {
   assert_eq "$(jq -c '[.Parameters.ReservedConcurrency.Default, .Resources.TickFunction.Properties.ReservedConcurrentExecutions]' "$t")" \
     '["1",{"Fn::If":["UseReservedConcurrency",{"Ref":"ReservedConcurrency"},{"Ref":"AWS::NoValue"}]}]' "tick reserved concurrency"
   assert_eq "$(jq -r '.Resources.EnableLoggingFunction.Properties.Handler' "$t")" enable-logging "custom resource handler"
+  # DeliveryMode=subscription: the awslogs function, invoked by CloudWatch Logs of this account and region only, with
+  # no secret, checkpoint or Flex setting in its environment, and its failed pushes kept.
+  assert_eq "$(jq -r '.Resources.AwsLogsFunction | [.Condition, .Properties.Handler] | join(" ")' "$t")" "UseSubscription awslogs" "awslogs function"
+  assert_eq "$(jq -r '[.Resources.AwsLogsFunction.Properties.Environment.Variables | keys[] | select(test("^(STATE_URI|FLEX_|ANYPOINT_)"))] | length' "$t")" 0 \
+    "awslogs environment without the tick's state and Flex settings"
+  assert_eq "$(jq -c '[.Resources.AwsLogsRestPermission.Properties, .Resources.AwsLogsHttpPermission.Properties] | map([.Principal, .SourceAccount.Ref, (.SourceArn["Fn::Sub"] | test("^arn:\\$\\{AWS::Partition\\}:logs:\\$\\{AWS::Region\\}:\\$\\{AWS::AccountId\\}:log-group:"))])' "$t")" \
+    '[["logs.amazonaws.com","AWS::AccountId",true],["logs.amazonaws.com","AWS::AccountId",true]]' "awslogs permissions scoped to this account's log groups"
+  assert_eq "$(jq -r '.Resources.AwsLogsInvokeConfig.Properties.DestinationConfig.OnFailure.Destination["Fn::If"][0]' "$t")" CreateFailureQueue \
+    "awslogs on-failure destination"
+  assert_eq "$(jq -r '.Rules.SubscriptionKeepsFailures.Assertions[0].Assert["Fn::Not"][0]["Fn::Equals"][1]' "$t")" none \
+    "subscription mode refuses FailureDestination none"
   assert_eq "$(jq -r '.Parameters.UapClientSecret.NoEcho' "$t")" true "UapClientSecret NoEcho"
   assert_eq "$(jq -r '[.. | objects | select(has("Action")) | .Action | if type == "array" then .[] else . end | select(test("\\*"))] | length' "$t")" 0 \
     "actions with a wildcard"
@@ -425,6 +437,14 @@ case_bad_region() {
   bad_env_case "AWS_REGIONS: xx-north-9 is not a region enabled in account" "$CASE_DIR/e.env"
   assert_contains "$OUT" "AWS_REGIONS: 'eu_west_1' is not a region name" "second bad region"
 }
+case_bad_delivery_mode() {
+  sm_prepare
+  write_env "$CASE_DIR/e.env" DELIVERY_MODE=subscription FAILURE_DESTINATION=none
+  bad_env_case "DELIVERY_MODE=subscription needs a FAILURE_DESTINATION" "$CASE_DIR/e.env"
+  write_env "$CASE_DIR/e.env" DELIVERY_MODE=push FAILURE_DESTINATION=arn:aws:sqs:us-east-1:123456789012:q.fifo
+  bad_env_case "DELIVERY_MODE must be one of: poll subscription (got 'push')" "$CASE_DIR/e.env"
+  assert_contains "$OUT" "FAILURE_DESTINATION must be create, none, a standard SQS queue ARN or an S3 bucket ARN" "a FIFO queue is refused"
+}
 case_bad_unreadable_csv() {
   sm_prepare
   write_env "$CASE_DIR/e.env" ACCOUNTS_FILE=no-such-accounts.csv
@@ -632,6 +652,124 @@ case_plain_stack() {
   assert_eq "$fns" "{}" "functions after --delete"
 }
 
+# ---------------------------------------------------------------- replay-failures.sh
+# moto cannot run a function (every invoke answers FunctionError=Handled): `aws lambda invoke` goes to a strict stub
+# (lambda_invoke_stub.py; unless STUB_FUNCTION is empty) through an `aws` first on PATH that hands every other call to
+# the real CLI and moto. The aws CLI v1 ignores AWS_ENDPOINT_URL for SQS (it keeps queue.amazonaws.com): the shim
+# gives SQS calls --endpoint-url.
+REPLAY_FN=apitap-awslogs-us-east-1
+REPLAY_ARN=arn:aws:lambda:us-east-1:123456789012:function:apitap-awslogs-us-east-1
+replay_stub_path() {
+  mkdir -p "$CASE_DIR/bin"
+  cat >"$CASE_DIR/bin/aws" <<EOF
+#!/usr/bin/env bash
+for ((i = 1; i < \$#; i++)); do
+  j=\$((i + 1))
+  if [[ \${!i} == lambda && \${!j} == invoke && -n \${STUB_FUNCTION:-} ]]; then exec python3 "$HERE/lambda_invoke_stub.py" "\$@"; fi
+  if [[ \${!i} == sqs ]]; then exec "$REAL_AWS" --endpoint-url "\$AWS_ENDPOINT_URL" "\$@"; fi
+done
+exec "$REAL_AWS" "\$@"
+EOF
+  chmod +x "$CASE_DIR/bin/aws"
+  export PATH="$CASE_DIR/bin:$PATH" STUB_FUNCTION=$REPLAY_FN STUB_LOG="$CASE_DIR/invocations.ndjson"
+  : >"$STUB_LOG"
+}
+record() { python3 "$HERE/failure_records.py" "$@"; }
+run_replay() { # run_replay ARGS...: scripts/replay-failures.sh; output in $OUT, exit code in $RC
+  set +e
+  OUT=$("$ROOT/scripts/replay-failures.sh" "$@" 2>&1 </dev/null)
+  RC=$?
+  set -e
+  printf -- '--- replay-failures.sh %s (rc=%s)\n%s\n' "$*" "$RC" "$OUT"
+}
+queue_count() { # messages left, visible or not
+  aws sqs get-queue-attributes --queue-url "$1" --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible \
+    --query 'Attributes.[ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible]' --output text | awk '{print $1 + $2}'
+}
+replayed_groups() {
+  local d
+  jq -r '.payload.awslogs.data' "$STUB_LOG" | while read -r d; do base64 -d <<<"$d" | gzip -dc | jq -r .logGroup; done | sort | tr '\n' ' '
+}
+
+case_replay_sqs() {
+  replay_stub_path
+  local q a b p m
+  q=$(aws sqs create-queue --queue-name apitap-tick-failures-us-east-1 --query QueueUrl --output text)
+  a=$(record "$REPLAY_ARN" API-Gateway-Execution-Logs_a1/prod 3)
+  b=$(record "$REPLAY_ARN" /aws/apigateway/apitap-http-access 2)
+  p=$(record "$REPLAY_ARN" API-Gateway-Execution-Logs_a1/poison 1)
+  for m in "$a" "$b" "$p" "$(record arn:aws:lambda:us-east-1:123456789012:function:apitap-tick-us-east-1 x)" 'not a record'; do
+    aws sqs send-message --queue-url "$q" --message-body "$m" >/dev/null
+  done
+  run_replay --function "$REPLAY_FN" --queue-url "$q" --dry-run
+  assert_eq "$RC" 0 "--dry-run exit code"
+  assert_contains "$OUT" "log group API-Gateway-Execution-Logs_a1/prod, 3 event(s)" "listing of an awslogs record"
+  assert_contains "$OUT" "RetriesExhausted" "listing shows the condition"
+  assert_contains "$OUT" "a record of apitap-tick-us-east-1, not $REPLAY_FN: left in place" "another function's record"
+  assert_contains "$OUT" "3 record(s) of $REPLAY_FN listed, 2 left alone" "dry-run summary"
+  assert_eq "$(wc -l <"$STUB_LOG")" 0 "--dry-run invokes nothing"
+  assert_eq "$(queue_count "$q")" 5 "--dry-run deletes nothing"
+
+  run_replay --function "$REPLAY_ARN" --queue-url "$q" --region us-east-1
+  assert_eq "$RC" 1 "exit code with one failed replay"
+  assert_contains "$OUT" "2 replayed and deleted, 1 failed and kept, 2 left alone" "summary"
+  assert_contains "$OUT" "Function.DeliveryFailed" "the failed invocation's error is shown"
+  assert_eq "$(replayed_groups)" "/aws/apigateway/apitap-http-access API-Gateway-Execution-Logs_a1/poison API-Gateway-Execution-Logs_a1/prod " \
+    "the invoked payloads are the records' awslogs events"
+  assert_eq "$(jq -s -c --argjson a "$a" --argjson b "$b" '[.[].payload] - [$a.requestPayload, $b.requestPayload] | length' "$STUB_LOG")" 1 \
+    "payloads sent exactly as recorded"
+  assert_eq "$(queue_count "$q")" 3 "only the replayed messages are deleted (the failed one, another function's and the stray stay)"
+
+  # The same record against moto's own Lambda, which cannot run code: the failure keeps the message.
+  local q2
+  q2=$(aws sqs create-queue --queue-name replay-moto --query QueueUrl --output text)
+  aws sqs send-message --queue-url "$q2" --message-body "$a" >/dev/null
+  make_zip "$CASE_DIR/fn.zip"
+  aws iam create-role --role-name fn --assume-role-policy-document '{"Version":"2012-10-17","Statement":[]}' >/dev/null
+  aws lambda create-function --function-name "$REPLAY_FN" --runtime provided.al2023 --handler awslogs \
+    --role arn:aws:iam::123456789012:role/fn --zip-file "fileb://$CASE_DIR/fn.zip" >/dev/null
+  set +e
+  OUT=$(STUB_FUNCTION='' "$ROOT/scripts/replay-failures.sh" --function "$REPLAY_FN" --queue-url "$q2" 2>&1 </dev/null)
+  RC=$?
+  set -e
+  printf -- '--- against moto lambda (rc=%s)\n%s\n' "$RC" "$OUT"
+  assert_eq "$RC" 1 "exit code when moto's invoke reports a FunctionError"
+  assert_contains "$OUT" "0 replayed and deleted, 1 failed and kept" "a FunctionError is a failure"
+  assert_eq "$(queue_count "$q2")" 1 "the message stays"
+}
+
+case_replay_s3() {
+  replay_stub_path
+  aws s3 mb s3://apitap-failures >/dev/null
+  record "$REPLAY_ARN" API-Gateway-Execution-Logs_a1/prod | aws s3 cp - s3://apitap-failures/failed/one.json >/dev/null
+  record "$REPLAY_ARN" API-Gateway-Execution-Logs_a1/poison | aws s3 cp - s3://apitap-failures/failed/two.json >/dev/null
+  record arn:aws:lambda:us-east-1:123456789012:function:other x | aws s3 cp - s3://apitap-failures/failed/three.json >/dev/null
+  record "$REPLAY_ARN" API-Gateway-Execution-Logs_a1/elsewhere | aws s3 cp - s3://apitap-failures/other/four.json >/dev/null
+  run_replay --function "$REPLAY_FN" --bucket arn:aws:s3:::apitap-failures --prefix failed/ --dry-run
+  assert_eq "$RC" 0 "--dry-run exit code"
+  assert_contains "$OUT" "2 record(s) of $REPLAY_FN listed, 1 left alone" "dry-run summary"
+  run_replay --function "$REPLAY_FN" --bucket apitap-failures --prefix failed/
+  assert_eq "$RC" 1 "exit code with one failed replay"
+  assert_contains "$OUT" "1 replayed and deleted, 1 failed and kept, 1 left alone" "summary"
+  assert_eq "$(replayed_groups)" "API-Gateway-Execution-Logs_a1/poison API-Gateway-Execution-Logs_a1/prod " "invoked payloads"
+  assert_eq "$(aws s3api list-objects-v2 --bucket apitap-failures --query 'Contents[].Key' --output text | tr '\t' ' ')" \
+    "failed/three.json failed/two.json other/four.json" "the replayed object is deleted; the failed one, another function's and one outside the prefix stay"
+}
+
+case_replay_bad_arguments() {
+  run_replay --function 'apitap; rm -rf /' --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/q
+  assert_eq "$RC" 2 "a function name with shell characters"
+  assert_contains "$OUT" "--function must be a function name or ARN" "message"
+  run_replay --function f --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/q --bucket b1
+  assert_eq "$RC" 2 "both sources"
+  assert_contains "$OUT" "give exactly one of --queue-url and --bucket" "message"
+  run_replay --function f --queue-url 'file:///etc/passwd' --max 0 --region moon
+  assert_eq "$RC" 2 "bad URL, count and region at once"
+  assert_contains "$OUT" "--queue-url must be an SQS queue URL" "URL message"
+  assert_contains "$OUT" "--max must be a number" "max message"
+  assert_contains "$OUT" "--region: 'moon' is not a region name" "region message"
+}
+
 # Two lanes, each with its own moto_server, run side by side (the aws CLI costs ~0.5 s of CPU per call).
 lane_a() {
   start_moto a || return 1
@@ -670,13 +808,17 @@ lane_b() {
     "bad .env: placeholder credentials|case_bad_placeholder_credentials" \
     "bad .env: empty endpoint|case_bad_empty_endpoint" \
     "bad .env: invalid regions|case_bad_region" \
+    "bad .env: DELIVERY_MODE=subscription without a failure destination; a FIFO queue|case_bad_delivery_mode" \
     "bad .env: unreadable (missing) CSV|case_bad_unreadable_csv" \
     "bad .env: ACCOUNTS_FILE is not a CSV (/etc/passwd-like): line numbers only|case_bad_accounts_not_csv" \
     "the client secret stays off jq's and aws' command lines|case_secret_off_command_lines" \
     "bad .env: malformed line and several problems reported at once|case_bad_many_problems_at_once" \
     "the reference integration's setting names are aliases, checked as ours|case_env_aliases" \
     "missing Lambda package: fails clearly, creates nothing|case_missing_zip" \
-    "template/env.example parses; its placeholders are refused|case_env_example"
+    "template/env.example parses; its placeholders are refused|case_env_example" \
+    "replay-failures.sh: SQS records replayed, deleted only after a good invoke; --dry-run; moto's failing invoke keeps|case_replay_sqs" \
+    "replay-failures.sh: S3 records under a prefix replayed and deleted, others kept|case_replay_s3" \
+    "replay-failures.sh: bad arguments refused, every problem at once|case_replay_bad_arguments"
 }
 
 # independent_cases "NAME|FUNCTION"...: each on a fresh moto state and a fresh directory.

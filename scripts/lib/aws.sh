@@ -161,6 +161,7 @@ stack_parameters_json() {
     --arg KmsKey "$(cfg KMS_KEY)" \
     --arg ApiRefreshSchedule "$(cfg API_REFRESH_SCHEDULE "rate(15 minutes)")" \
     --arg FailureDestination "$(cfg FAILURE_DESTINATION create)" \
+    --arg DeliveryMode "$(cfg DELIVERY_MODE poll)" \
     --arg FlexSource "$(cfg FLEX_SOURCE none)" \
     --arg FlexLogGroupPrefix "$(cfg FLEX_LOG_GROUP_PREFIX /flex/)" \
     --arg FlexApis "$(cfg FLEX_APIS all)" \

@@ -319,8 +319,12 @@ check_tick_settings() {
   [[ -z $s || $s =~ ^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/)?(mrk-)?[a-f0-9-]{32,36}$ ]] ||
     problem "KMS_KEY must be empty, a KMS key id (mrk-... for a multi-Region key) or a key ARN (got '$s')"
   s=$(cfg FAILURE_DESTINATION create)
-  [[ $s =~ ^(create|none|arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?)$ ]] ||
-    problem "FAILURE_DESTINATION must be create, none or an SQS queue ARN (got '$s')"
+  [[ $s =~ ^(create|none|arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}|arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$ ]] ||
+    problem "FAILURE_DESTINATION must be create, none, a standard SQS queue ARN or an S3 bucket ARN (arn:aws:s3:::bucket) (got '$s'; Lambda's on-failure destinations take no FIFO queue)"
+  check_enum DELIVERY_MODE poll poll subscription
+  if [[ $(cfg DELIVERY_MODE poll) == subscription && $s == none ]]; then
+    problem "DELIVERY_MODE=subscription needs a FAILURE_DESTINATION (create, a queue or a bucket): a push that fails is kept there for scripts/replay-failures.sh, not lost"
+  fi
   check_role LAMBDA_ROLE_ARN
   check_role APIGW_CLOUDWATCH_ROLE_ARN
   check_role SCHEDULER_ROLE_ARN
