@@ -13,7 +13,8 @@ struct Tick: AsyncParsableCommand {
         AWS credentials (environment, AWS_PROFILE, container or instance credentials) and AWS_REGION \
         (AWS_ENDPOINT_URL for a local peer such as moto), UAP_* or SEND_TO_UAP=false, STATE_URI. Without STATE_URI, \
         checkpoints go to .apitap-state in the current directory. The run summary is printed as JSON (on stderr when \
-        transactions go to stdout). Exits 1 when a log group could not be read, delivered or committed.
+        transactions go to stdout): readable text at a terminal, JSON otherwise (--output chooses). Exits 1 when a log \
+        group could not be read, delivered or committed.
 
         --dry-run reads the logs and stitches them as a real tick would, but sends nothing (no UAP token is asked for) \
         and writes no checkpoint: the summary says what would have been delivered ("wouldDeliver").
@@ -26,6 +27,9 @@ struct Tick: AsyncParsableCommand {
     @Flag(name: .long, help: "Read and stitch, but deliver nothing and write no checkpoint; print what would be delivered.")
     var dryRun = false
 
+    @Option(name: .long, help: "Summary as json or table (default: table at a terminal, json otherwise).")
+    var output: SummaryText.Style?
+
     func run() async throws {
         guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
         let env = ProcessEnvironment.current
@@ -33,7 +37,8 @@ struct Tick: AsyncParsableCommand {
         let handler: TickHandler
         do {
             handler = try TickHandler(context: InitContext(environment: env, logger: logger, handlerNames: ["tick"]),
-                                      defaultStateURI: localStateURI(), dryRun: dryRun)
+                                      defaultStateURI: localStateURI(), dryRun: dryRun,
+                                      commandLine: true)
         } catch let error as ConfigurationError {
             FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
             throw ExitCode(2)
@@ -42,8 +47,11 @@ struct Tick: AsyncParsableCommand {
                                         logger: logger, environment: env)
         let toStdout = !dryRun && env["SEND_TO_UAP"]?.lowercased() == "false" && (env["OUTPUT_FILE"] ?? "").isEmpty
         do {
-            let summary = try await handler.handle(Array("{}".utf8), context: context)
-            let text = String(decoding: SecretRedactor.shared.redact(summary), as: UTF8.self) + "\n"
+            let summary = SecretRedactor.shared.redact(try await handler.handle(Array("{}".utf8), context: context))
+            // Transactions on stdout: the summary goes to stderr, and is text when stderr is a terminal.
+            let descriptor: Int32 = toStdout ? 2 : 1
+            let style = SummaryText.Style.resolve(output, descriptor: descriptor)
+            let text = (style == .table ? SummaryText.tick(summary) : nil) ?? String(decoding: summary, as: UTF8.self) + "\n"
             if toStdout { FileOutput.stderr(text) } else { print(text, terminator: "") }
         } catch {
             FileOutput.stderr("error: \(ErrorType.describe(error).message)\n")

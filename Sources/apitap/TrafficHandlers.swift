@@ -123,7 +123,11 @@ actor TickHandler: LambdaHandler {
     /// `DELIVERY_MODE=subscription`: the log groups the `awslogs` function gets pushed, which the tick does not poll.
     let subscribed: SubscribedLogGroups?
 
-    init(context: InitContext, defaultStateURI: String? = nil, dryRun: Bool = false) throws {
+    /// `apitap tick`: the caller prints the summary once, so it is logged at DEBUG and no EMF metrics are written.
+    let commandLine: Bool
+
+    init(context: InitContext, defaultStateURI: String? = nil, dryRun: Bool = false, commandLine: Bool = false) throws {
+        self.commandLine = commandLine
         let env = context.environment
         config = try TrafficSetup.configuration(env)
         let aws = try TrafficSetup.awsClient(env, logger: context.logger)
@@ -255,8 +259,12 @@ actor TickHandler: LambdaHandler {
         summary.notes = notes + summary.notes
         if !listingErrors.isEmpty { summary.discoveryError = listingErrors.joined(separator: "; ") }
         let json = summary.json()
-        context.logger.info("tick summary", [("summary", .json(json))])
-        EmbeddedMetrics.emit(summary, functionName: functionName)
+        if commandLine {
+            context.logger.debug("tick summary", [("summary", .json(json))])
+        } else {
+            context.logger.info("tick summary", [("summary", .json(json))])
+            EmbeddedMetrics.emit(summary, functionName: functionName)
+        }
         guard summary.allCommitted else {
             if let discoveryError = summary.discoveryError, summary.groups.isEmpty {
                 throw FunctionError("DiscoveryFailed", "no log group was read: the log groups could not be listed: \(discoveryError)")
