@@ -81,6 +81,15 @@ main() {
     pass "a dry run reads and stitches all $n requests, asks for no token, posts nothing and writes no checkpoint"
   else fail "dry run" "$(jq -c '{sink, wouldDeliver, logGroupResults}' "$work/dry.out" 2>&1 | head -c 400)" "$(tail -3 "$work/dry.log")"; fi
 
+  # At a terminal (or --output table) the summary is a few lines of text, printed once; the JSON is the same run's.
+  if env SEND_TO_UAP=false OUTPUT_FILE="$work/table.ndjson" STATE_URI="file://$work/state-table" POLL_INITIAL_LOOKBACK_SECONDS=900 \
+       "$bin" tick --timeout 120 --output table >"$work/table.out" 2>"$work/table.log" &&
+     grep -q "^apitap tick: 3 of 3 log groups committed" "$work/table.out" &&
+     grep -qE "^  written +$(wc -l <"$work/oracle.ndjson" | sed 's/\B\(...\)$/,\1/') transactions" "$work/table.out" &&
+     [ "$(grep -c . "$work/table.out")" -lt 20 ] && ! grep -q '"handler"' "$work/table.out" "$work/table.log"; then
+    pass "--output table prints one short text summary (and no JSON summary or metrics line)"
+  else fail "table summary" "$(head -c 600 "$work/table.out")" "$(tail -3 "$work/table.log")"; fi
+
   # Faults: 500s, 429 with Retry-After, a slow answer, dropped connections and an expired token lose nothing.
   start_double faults "500,429,drop,slow,expire,500,reset,429"; port=$double_port
   mapfile -t e < <(uap_env "$port" faults)
