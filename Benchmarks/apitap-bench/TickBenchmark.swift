@@ -27,7 +27,7 @@ final class CorpusPager: LogEventPager, @unchecked Sendable {
                                        ingestionTime: EpochMillis(chunk.timestamps[i]), eventId: "e\(served)"))
             }
         }
-        return LogEventPage(events: events, nextToken: "more")
+        return LogEventPage(events: events, nextToken: "page-\(served)")
     }
 }
 
@@ -65,6 +65,7 @@ func tickBenchmark() async -> [(name: String, value: Double, unit: String)] {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     let group = summary.groups.first
+    if group?.result != .committed { print("tick over the corpus: \(String(decoding: summary.json(), as: UTF8.self))") }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     return [
         ("tick over the corpus: result", group?.result == .committed ? 1 : 0, "(1 = committed)"),
