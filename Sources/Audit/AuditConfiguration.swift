@@ -199,7 +199,7 @@ public struct AuditConfiguration: Sendable {
     public var otelAttributes: Bool
     /// `AUDIT_ALERT_RULES` (a file or inline JSON), or the built-in rules; read and compiled with the other settings.
     public var alertRules: [AlertRule]
-    public var stateURI: String?
+    public var stateURI: StateURI?
     public var deadlineMarginSeconds: Int
     public var syslogFacility: Int
     public var maxHTTPBatchBytes: Int
@@ -251,10 +251,9 @@ public struct AuditConfiguration: Sendable {
         let sinks = sinkSettings.targets, httpToken = sinkSettings.httpToken
         let alertRules = readAlertRules(p.string("AUDIT_ALERT_RULES"), problems: &p.problems)
         if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
-        let stateURI = p.string("STATE_URI")
-        if let stateURI {
-            // Checked with every other setting, before anything is created.
-            do { _ = try StateURI.parse(stateURI) } catch { p.problems.append(error.description) }
+        var stateURI: StateURI?
+        if let text = p.string("STATE_URI") {
+            do { stateURI = try StateURI.parse(text) } catch { p.problems.append(error.description) }
         }
         let defaultPace = defaultPace(baseURL: base)
         let config = AuditConfiguration(

@@ -8,20 +8,15 @@ import Pipeline
 public enum AuditSetup {
     /// Everything, or every problem found (configuration problems are reported together at init).
     public static func exporter(_ config: AuditConfiguration, environment env: [String: String], logger: Logger,
-                                defaultStateURI: String? = nil, settings: AuditExportSettings? = nil,
+                                defaultStateURI: StateURI? = nil, settings: AuditExportSettings? = nil,
                                 rateWindow: Duration = .seconds(60)) throws(AuditSetupError) -> AuditExporter {
         var problems: [String] = []
         let http: HTTPClient
         do { http = try HTTPClient() } catch { throw AuditSetupError(["cannot start the HTTP client: \(error)"]) }
 
         // AWS is needed only for a secret ARN, an S3 sink or S3 state.
-        let stateText = config.stateURI ?? defaultStateURI
-        var state: StateURI?
-        if let stateText {
-            do { state = try StateURI.parse(stateText) } catch { problems += error.problems }
-        } else {
-            problems.append("STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)")
-        }
+        let state = config.stateURI ?? defaultStateURI
+        if state == nil { problems.append("STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)") }
         var needsAWS = config.sinks.contains { if case .s3 = $0 { return true }; return false }
         if config.secret.needsAWS { needsAWS = true }
         if config.httpToken?.needsAWS == true, config.sinks.contains(where: { if case .http = $0 { return true }; return false }) {

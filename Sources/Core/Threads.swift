@@ -23,6 +23,14 @@ public final class OSThread: @unchecked Sendable {
         }
     }
 
+    /// Starts `body` on a thread nobody waits for; false when the system refuses one.
+    public static func detached(_ body: @escaping @Sendable () -> Void) -> Bool {
+        guard let thread = OSThread(body) else { return false }
+        thread.joined = true
+        pthread_detach(thread.thread)
+        return true
+    }
+
     /// Waits for the thread to end (once; later calls return at once).
     public func join() {
         guard !joined else { return }

@@ -1,4 +1,5 @@
 // The `audit-export` handler: Anypoint audit entries to the configured sinks, checkpointed per organization.
+import AWS
 import Audit
 import LambdaRuntime
 import Core
@@ -8,7 +9,7 @@ actor AuditExportHandler: LambdaHandler {
     let exporter: AuditExporter
     let functionName: String
 
-    init(context: InitContext, defaultStateURI: String? = nil, settings: ((AuditConfiguration) -> AuditExportSettings)? = nil) throws {
+    init(context: InitContext, defaultStateURI: StateURI? = nil, settings: ((AuditConfiguration) -> AuditExportSettings)? = nil) throws {
         let (parsed, problems) = AuditConfiguration.parse(context.environment)
         guard let config = parsed else { throw ConfigurationError(problems) }
         do {

@@ -1,4 +1,5 @@
 // The command line: one subcommand per job, written for the operator.
+import AWS
 import ArgumentParser
 import Glibc
 import HTTP
@@ -122,10 +123,10 @@ struct RuntimeAPI: AsyncParsableCommand {
 
 /// Local runs keep their checkpoints in `.apitap-state` of the directory they start in, named absolutely
 /// (STATE_URI refuses a relative file:// directory).
-func localStateURI() -> String {
+func localStateURI() -> StateURI {
     var buffer = [CChar](repeating: 0, count: 4096)
     let cwd = getcwd(&buffer, buffer.count) != nil ? String(cString: buffer) : "/tmp"
-    return "file://" + (cwd == "/" ? "" : cwd) + "/.apitap-state"
+    return .file(path: (cwd == "/" ? "" : cwd) + "/.apitap-state")
 }
 
 enum FileOutput {

@@ -70,7 +70,7 @@ actor AWSLogsHandler: LambdaHandler {
     init(context: InitContext) throws {
         let config = try TrafficSetup.configuration(context.environment)
         let filter: TransactionFilter
-        do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
+        filter = config.filter
         processor = SubscriptionProcessor(region: config.region, accountId: config.accountId, filter: filter,
                                           maxBatchBytes: config.maxBatchBytes, maxBatchTransactions: config.maxBatchTransactions,
                                           encoding: config.encoding(toolVersion: ApitapVersion.current),
@@ -126,23 +126,23 @@ actor TickHandler: LambdaHandler {
     /// `apitap tick`: the caller prints the summary once, so it is logged at DEBUG and no EMF metrics are written.
     let commandLine: Bool
 
-    init(context: InitContext, defaultStateURI: String? = nil, dryRun: Bool = false, commandLine: Bool = false) throws {
+    init(context: InitContext, defaultStateURI: StateURI? = nil, dryRun: Bool = false, commandLine: Bool = false) throws {
         self.commandLine = commandLine
         let env = context.environment
         config = try TrafficSetup.configuration(env)
         let aws = try TrafficSetup.awsClient(env, logger: context.logger)
-        guard let stateText = config.stateURI ?? defaultStateURI else {
+        guard let state = config.stateURI ?? defaultStateURI else {
             throw ConfigurationError(["STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)"])
         }
-        do {
-            let real: any CheckpointStore
-            switch try StateURI.parse(stateText) {
-            case .s3(let bucket, let prefix): real = S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
-            case .file(let path): real = try FileCheckpointStore(directory: path)
-            }
-            store = dryRun ? ReadOnlyCheckpointStore(real) : real
-        } catch let e as AWSConfigurationError { throw ConfigurationError(e.problems) }
-        do { filter = try config.makeFilter() } catch { throw ConfigurationError([error.description]) }
+        let real: any CheckpointStore
+        switch state {
+        case .s3(let bucket, let prefix):
+            real = S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
+        case .file(let path):
+            do { real = try FileCheckpointStore(directory: path) } catch { throw ConfigurationError([error.description]) }
+        }
+        store = dryRun ? ReadOnlyCheckpointStore(real) : real
+        filter = config.filter
         if config.autoDiscovery {
             discovery = APIGatewayDiscovery(rest: APIGatewayClient(aws), http: APIGatewayV2Client(aws),
                                             resourceCacheSeconds: config.apiListCacheSeconds)

@@ -37,12 +37,14 @@ public struct TrafficConfiguration: Sendable {
     public var initialLookbackSeconds: Int
     public var contentTypeRegex: String?
     public var excludedExtensionsRegex: String?
+    /// The content-type and extension filter, compiled once from the two patterns above.
+    public var filter: TransactionFilter
     public var maxBatchBytes: Int
     public var maxBatchTransactions: Int
     /// Sent for a required Edge address the logs do not give (`UAP_EDGE_UNKNOWN_IP`).
     public var edgeUnknownAddress: String
     public var delivery: Delivery
-    public var stateURI: String?
+    public var stateURI: StateURI?
     /// Stop pulling when less than this is left before the deadline.
     public var deadlineMarginSeconds: Int
     /// The Flex Gateway source (`FLEX_SOURCE`, off by default).
@@ -96,14 +98,15 @@ public struct TrafficConfiguration: Sendable {
                                               secret: secret, tokenAuthMethod: method, maxInFlight: inFlight,
                                               payloadFormat: format, contentEncoding: encoding)) }
         }
-        let stateURI = p.string("STATE_URI")
-        if let stateURI {
+        var stateURI: StateURI?
+        if let text = p.string("STATE_URI") {
             // Checked with every other setting, before anything is created.
-            do { _ = try StateURI.parse(stateURI) } catch { p.problems.append(error.description) }
+            do { stateURI = try StateURI.parse(text) } catch { p.problems.append(error.description) }
         }
         let contentType = p.string("CONTENT_TYPE_REGEX", keepEmpty: true) ?? TransactionFilter.defaultContentTypePattern
         let excluded = p.string("EXCLUDED_EXTENSIONS_REGEX", keepEmpty: true) ?? TransactionFilter.defaultExcludedExtensionsPattern
-        do { _ = try TransactionFilter(contentTypePattern: contentType, excludedExtensionsPattern: excluded) } catch {
+        var filter: TransactionFilter?
+        do { filter = try TransactionFilter(contentTypePattern: contentType, excludedExtensionsPattern: excluded) } catch {
             p.problems.append(error.description)
         }
         if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
@@ -124,7 +127,7 @@ public struct TrafficConfiguration: Sendable {
             logsRequestsPerSecond: Double(p.int("LOGS_REQUESTS_PER_SECOND", default: 5, range: 1...100)),
             incompleteMaxAgeSeconds: p.int("INCOMPLETE_MAX_AGE_SECONDS", default: 300, range: 10...86_400),
             initialLookbackSeconds: p.int("POLL_INITIAL_LOOKBACK_SECONDS", default: 300, range: 0...86_400 * 14),
-            contentTypeRegex: contentType, excludedExtensionsRegex: excluded,
+            contentTypeRegex: contentType, excludedExtensionsRegex: excluded, filter: filter ?? TransactionFilter.passAll,
             maxBatchBytes: p.int("MAX_BATCH_BYTES", default: 1_048_576, range: 4_096...6_291_456),
             maxBatchTransactions: p.int("MAX_BATCH_TRANSACTIONS", default: 250, range: 1...10_000),
             edgeUnknownAddress: unknownAddress,
@@ -141,9 +144,7 @@ public struct TrafficConfiguration: Sendable {
         return .edge(EdgeEncodingOptions(toolVersion: toolVersion, unknownAddress: edgeUnknownAddress))
     }
 
-    public func makeFilter() throws(FilterPatternError) -> TransactionFilter {
-        try TransactionFilter(contentTypePattern: contentTypeRegex, excludedExtensionsPattern: excludedExtensionsRegex)
-    }
+
 }
 
 /// How API Gateway's log lines reach apitap.

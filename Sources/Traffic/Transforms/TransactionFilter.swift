@@ -38,6 +38,14 @@ public struct TransactionFilter: @unchecked Sendable {
         excludedExtensions = try Self.compile(excludedExtensionsPattern, setting: "EXCLUDED_EXTENSIONS_REGEX")
     }
 
+    /// Both filters off: every transaction is kept.
+    public static var passAll: TransactionFilter { TransactionFilter(contentType: nil, excludedExtensions: nil) }
+
+    private init(contentType: Regex<AnyRegexOutput>?, excludedExtensions: Regex<AnyRegexOutput>?) {
+        self.contentType = contentType
+        self.excludedExtensions = excludedExtensions
+    }
+
     private static func compile(_ pattern: String?, setting: String) throws(FilterPatternError) -> Regex<AnyRegexOutput>? {
         guard let pattern, !pattern.isEmpty else { return nil }
         do { return try Regex(pattern) } catch {
