@@ -4,10 +4,13 @@ import Core
 public struct HealthHandler: LambdaHandler {
     public let version: String
     public let handlers: [String]
+    /// Which settings the answer shows (the application's own), secrets hidden.
+    public let summary: ConfigurationSummary
 
-    public init(version: String, handlers: [String]) {
+    public init(version: String, handlers: [String], summary: ConfigurationSummary) {
         self.version = version
         self.handlers = handlers
+        self.summary = summary
     }
 
     public func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
@@ -26,26 +29,32 @@ public struct HealthHandler: LambdaHandler {
         w.field("remainingTimeMs", context.deadline.remainingMilliseconds())
         w.key("configuration")
         w.beginObject()
-        for (key, value) in ConfigurationSummary.redacted(context.environment) { w.field(key, value) }
+        for (key, value) in summary.redacted(context.environment) { w.field(key, value) }
         w.endObject()
         w.endObject()
         return w.bytes
     }
 }
 
-/// Which settings the summary shows, and how secrets are hidden.
-public enum ConfigurationSummary {
-    static let prefixes = ["UAP_", "API_", "ENABLE_", "STATE_", "AUDIT_", "ANYPOINT_", "POSTURE_", "POLL_", "MAX_", "SEND_", "OUTPUT_",
-                           "INCOMPLETE_", "LOGS_", "CONTENT_TYPE_", "EXCLUDED_", "LOG_", "FLEX_"]
-    static let exact: Set<String> = ["AWS_REGION", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
-                                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "_HANDLER",
-                                     "SSL_CERT_FILE"]
+/// Which settings the summary shows (the application says: by prefix and by name), and how secrets are hidden.
+public struct ConfigurationSummary: Sendable {
+    public var prefixes: [String]
+    public var names: Set<String>
+    /// The runtime's own settings, always shown.
+    public static let runtimeNames: Set<String> = ["AWS_REGION", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME",
+                                                   "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                                   "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "_HANDLER", "SSL_CERT_FILE"]
     static let secretWords = ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE"]
 
-    /// The settings apitap reads, sorted by name; secret values become `***` (an ARN naming a secret is shown).
-    public static func redacted(_ env: [String: String]) -> [(String, String)] {
-        env.filter { key, _ in exact.contains(key) || prefixes.contains { key.hasPrefix($0) } }
-            .map { key, value in (key, redact(key: key, value: value)) }
+    public init(prefixes: [String], names: Set<String> = []) {
+        self.prefixes = prefixes
+        self.names = names.union(Self.runtimeNames)
+    }
+
+    /// The settings shown, sorted by name; secret values become `***` (an ARN naming a secret is shown).
+    public func redacted(_ env: [String: String]) -> [(String, String)] {
+        env.filter { key, _ in names.contains(key) || prefixes.contains { key.hasPrefix($0) } }
+            .map { key, value in (key, Self.redact(key: key, value: value)) }
             .sorted { $0.0 < $1.0 }
     }
 

@@ -5,7 +5,7 @@ enum Handlers {
     static func registry() -> HandlerRegistry {
         var registry = HandlerRegistry()
         registry.register("health", summary: "version, handler list and a redacted configuration summary") { context in
-            HealthHandler(version: ApitapVersion.current, handlers: context.handlerNames)
+            HealthHandler(version: ApitapVersion.current, handlers: context.handlerNames, summary: .apitap)
         }
         registry.register("tick", summary: "the scheduled job: CloudWatch API Gateway logs to UAP, checkpointed") { context in
             try TickHandler(context: context)
@@ -27,4 +27,12 @@ enum Handlers {
         }
         return registry
     }
+}
+
+extension ConfigurationSummary {
+    /// apitap's settings, by prefix: what the `health` handler shows (secrets hidden).
+    static let apitap = ConfigurationSummary(prefixes: [
+        "UAP_", "API_", "ENABLE_", "STATE_", "AUDIT_", "ANYPOINT_", "POSTURE_", "POLL_", "MAX_", "SEND_", "OUTPUT_",
+        "INCOMPLETE_", "LOGS_", "CONTENT_TYPE_", "EXCLUDED_", "LOG_", "FLEX_", "DELIVERY_", "STAGE_LOGGING_",
+    ])
 }

@@ -35,7 +35,7 @@ struct ScriptHandler: LambdaHandler {
 func registry() -> HandlerRegistry {
     var r = HandlerRegistry()
     r.register("script", summary: "test") { _ in ScriptHandler() }
-    r.register("health", summary: "test") { c in HealthHandler(version: "test", handlers: c.handlerNames) }
+    r.register("health", summary: "test") { c in HealthHandler(version: "test", handlers: c.handlerNames, summary: ConfigurationSummary(prefixes: [])) }
     r.register("needs-config", summary: "test") { c in
         var problems: [String] = []
         if c.environment["UAP_TOKEN_URL"] == nil { problems.append("UAP_TOKEN_URL is not set") }
