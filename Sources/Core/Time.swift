@@ -121,6 +121,16 @@ public struct Deadline: Sendable, Comparable {
     public func remainingMilliseconds(now: EpochMillis = .now()) -> Int64 { epoch.value - now.value }
     public func remaining(now: EpochMillis = .now()) -> Duration { .milliseconds(remainingMilliseconds(now: now)) }
     public func hasPassed(now: EpochMillis = .now()) -> Bool { remainingMilliseconds(now: now) <= 0 }
+
+    /// This deadline, `milliseconds` earlier: the time kept back for what must still happen after the work (answering
+    /// the Runtime API, delivering, committing).
+    public func reserving(milliseconds: Int64) -> Deadline { Deadline(epoch: epoch.adding(milliseconds: -max(0, milliseconds))) }
+
+    /// The same, keeping back at most `fraction` of the time left (a short invocation still gets most of its time).
+    public func reserving(milliseconds: Int64, atMost fraction: Double, now: EpochMillis = .now()) -> Deadline {
+        let cap = Int64(Double(max(0, remainingMilliseconds(now: now))) * fraction)
+        return reserving(milliseconds: min(milliseconds, cap))
+    }
 }
 
 extension Duration {

@@ -255,7 +255,7 @@ public struct WindowedSource<Reader: WindowReader>: Sendable {
 
         // 2. Page after page, for as long as the source hands out a next position. Two guards keep a looping source
         //    from paging forever: a position this run has already seen, and more pages than the policy's bound.
-        let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -policy.pullMarginMs))
+        let pullDeadline = deadline.reserving(milliseconds: policy.pullMarginMs)
         let nextSeenFrom = window.end.value - policy.overlapMs
         var runSeen = Set<UInt64>()
         var resumedPosition = position != nil

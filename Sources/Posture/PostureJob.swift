@@ -143,7 +143,7 @@ public struct PostureJob: Sendable {
         }
         // Keep time for writing the reports and delivering the findings after a collection cut short by the deadline.
         let reserve = min(15_000, deadline.remainingMilliseconds() / 4)
-        let report = await runner.run(deadline: Deadline(epoch: deadline.epoch.adding(milliseconds: -reserve)), baseline: baseline)
+        let report = await runner.run(deadline: deadline.reserving(milliseconds: reserve), baseline: baseline)
         var summary = PostureJobSummary(report: report)
         summary.baselineFound = baseline != nil
         if let baselineError { summary.error = baselineError; return summary }

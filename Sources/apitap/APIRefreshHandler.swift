@@ -27,7 +27,7 @@ struct APIRefreshHandler: LambdaHandler {
 
     func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
         try ScheduledEvent.check(event, handler: "api-refresh")
-        let deadline = Deadline(epoch: context.deadline.epoch.adding(milliseconds: -min(10_000, context.deadline.remainingMilliseconds() / 4)))
+        let deadline = context.deadline.reserving(milliseconds: 10_000, atMost: 0.25)
         var settings = self.settings
         do { try await settings.resolveAPIList(region: region, backend: manager.backend, deadline: deadline) } catch {
             throw FunctionError("APIListUnreadable", "\(error)")

@@ -29,13 +29,13 @@ struct EnableLoggingHandler: LambdaHandler {
         // Keep time to answer: the work stops well before Lambda's deadline (20 s, less for short timeouts).
         let total = context.deadline.remainingMilliseconds()
         let margin = min(20_000, max(total / 4, 1_000))
-        let workDeadline = Deadline(epoch: context.deadline.epoch.adding(milliseconds: -margin))
+        let workDeadline = context.deadline.reserving(milliseconds: margin)
         let (response, outcome) = await run(request, deadline: workDeadline, logger: log)
         log.info("enable-logging result", [("status", .string(response.success ? "SUCCESS" : "FAILED")),
                                            ("reason", .string(response.reason)), ("outcome", .json(outcome.json()))])
         do {
             try await CustomResourceResponder.send(response, to: request.responseURL, client: http,
-                                                   deadline: Deadline(epoch: context.deadline.epoch.adding(milliseconds: -300)))
+                                                   deadline: context.deadline.reserving(milliseconds: 300))
         } catch {
             // Failing the invocation lets Lambda retry the (asynchronous) invocation: another chance to answer.
             throw FunctionError("ResponseNotDelivered", "the answer to CloudFormation could not be delivered: \(error)")

@@ -39,7 +39,7 @@ actor PostureHandler: LambdaHandler {
 
     func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {
         try ScheduledEvent.check(event, handler: "posture")
-        let deadline = Deadline(epoch: context.deadline.epoch.adding(milliseconds: -marginMs))
+        let deadline = context.deadline.reserving(milliseconds: marginMs)
         let summary = await job.run(deadline: deadline)
         let json = summary.json()
         context.logger.info("posture summary", [("summary", .json(json))])

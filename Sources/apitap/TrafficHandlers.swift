@@ -86,7 +86,7 @@ actor AWSLogsHandler: LambdaHandler {
             throw FunctionError("InvalidEvent", error.description)
         }
         // Leave time to answer the Runtime API after the last retry.
-        let deadline = Deadline(epoch: context.deadline.epoch.adding(milliseconds: -min(marginMs, 2_000)))
+        let deadline = context.deadline.reserving(milliseconds: min(marginMs, 2_000))
         // Invocations of one sandbox never overlap, so taking the processor out and putting it back is safe.
         var working = processor
         let outcome = await working.process(payload, sink: sink, deadline: deadline)

@@ -116,7 +116,7 @@ struct FlexArchiveConsumer: WindowConsumer {
     }
 
     mutating func consume(_ files: [ArchiveFile], window: PlannedWindow) async -> Acknowledgement {
-        let fetchDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
+        let fetchDeadline = deadline.reserving(milliseconds: settings.pullMarginMs)
         for file in files {
             let bytes: [UInt8]?
             do {

@@ -230,7 +230,7 @@ public struct TickRunner: Sendable {
 
         // The transform for this kind of log group, with the API's resource map (cached across ticks) so throttled
         // requests that name only a resource id get a path.
-        let pullDeadline = Deadline(epoch: deadline.epoch.adding(milliseconds: -settings.pullMarginMs))
+        let pullDeadline = deadline.reserving(milliseconds: settings.pullMarginMs)
         var options = StitcherOptions()
         var notes: [String] = []
         if target.kind == .rest, let source = target.resourcePaths, let apiId = target.apiId {
