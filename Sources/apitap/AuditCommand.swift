@@ -14,7 +14,7 @@ struct AuditExport: AsyncParsableCommand {
         ANYPOINT_CLIENT_SECRET (or _ARN), AUDIT_SINKS, STATE_URI (default .apitap-state in the current directory). \
         --since replays an explicit window without reading or committing checkpoints (keys are stable, so a \
         replay is harmless downstream). --dry-run queries and evaluates alerts but delivers and commits nothing. \
-        Prints the run summary as JSON; exits 1 when an organization was not delivered and committed, 2 on bad settings.
+        Prints the run summary (text at a terminal, JSON otherwise; --output chooses); exits 1 when an organization was not delivered and committed, 2 on bad settings.
         """
     )
 
@@ -26,6 +26,9 @@ struct AuditExport: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Query and evaluate alert rules, but deliver nothing and commit nothing.")
     var dryRun = false
+
+    @Option(name: .long, help: "Summary as json or table (default: table at a terminal, json otherwise).")
+    var output: SummaryText.Style?
 
     @Option(name: .long, help: "Seconds the run may take (its deadline).")
     var timeout: Int = 840
@@ -55,7 +58,7 @@ struct AuditExport: AsyncParsableCommand {
                     s.until = untilTime
                     s.dryRun = dry
                     return s
-                })
+                }, commandLine: true)
         } catch let error as ConfigurationError {
             FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
             throw ExitCode(2)
@@ -64,7 +67,9 @@ struct AuditExport: AsyncParsableCommand {
                                         deadline: .after(milliseconds: Int64(timeout) * 1000), logger: logger, environment: env)
         do {
             let summary = try await handler.handle(Array("{}".utf8), context: context)
-            print(String(decoding: SecretRedactor.shared.redact(summary), as: UTF8.self))
+            let redacted = SecretRedactor.shared.redact(summary)
+            if SummaryText.Style.resolve(output) == .table, let text = SummaryText.audit(redacted) { print(text, terminator: "") }
+            else { print(String(decoding: redacted, as: UTF8.self)) }
         } catch {
             FileOutput.stderr("error: \(ErrorType.describe(error).message)\n")
             throw ExitCode(1)

@@ -9,7 +9,12 @@ actor AuditExportHandler: LambdaHandler {
     let exporter: AuditExporter
     let functionName: String
 
-    init(context: InitContext, defaultStateURI: StateURI? = nil, settings: ((AuditConfiguration) -> AuditExportSettings)? = nil) throws {
+    /// `apitap audit-export`: the caller prints the summary once, so it is logged at DEBUG and no EMF metrics are written.
+    let commandLine: Bool
+
+    init(context: InitContext, defaultStateURI: StateURI? = nil, settings: ((AuditConfiguration) -> AuditExportSettings)? = nil,
+         commandLine: Bool = false) throws {
+        self.commandLine = commandLine
         let (parsed, problems) = AuditConfiguration.parse(context.environment)
         guard let config = parsed else { throw ConfigurationError(problems) }
         do {
@@ -26,9 +31,13 @@ actor AuditExportHandler: LambdaHandler {
         try ScheduledEvent.check(event, handler: "audit-export")
         let summary = await exporter.run(deadline: context.deadline)
         let json = summary.json()
-        context.logger.info("audit-export summary", [("summary", .json(json))])
-        // A dry run exports nothing: metrics from it would read as a real export.
-        if !summary.dryRun { EmbeddedMetrics.emit(summary, functionName: functionName) }
+        if commandLine {
+            context.logger.debug("audit-export summary", [("summary", .json(json))])
+        } else {
+            context.logger.info("audit-export summary", [("summary", .json(json))])
+            // A dry run exports nothing: metrics from it would read as a real export.
+            if !summary.dryRun { EmbeddedMetrics.emit(summary, functionName: functionName) }
+        }
         guard summary.succeeded else {
             let first = summary.error
                 ?? summary.organizations.first { $0.error != nil }.map { "\($0.organizationID): \($0.result.rawValue): \($0.error ?? "")" } ?? ""

@@ -1,4 +1,4 @@
-// The tick's run summary for a person at a terminal: the same JSON the function returns, said in a few lines.
+// Run summaries for a person at a terminal: the same JSON the function returns, said in a few lines.
 import ArgumentParser
 import Core
 import Glibc
@@ -59,6 +59,34 @@ enum SummaryText {
                 lines.append("    - \(e["logGroup"]?.stringValue ?? "?") (\(e["result"]?.stringValue ?? "?")): \(e["error"]?.stringValue ?? "")")
             }
         }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The audit export's summary (`AuditExportSummary.json()`) as text; nil when it is not one.
+    static func audit(_ json: [UInt8]) -> String? {
+        guard let s = try? JSONReader.parse(json), s["handler"]?.stringValue == "audit-export" else { return nil }
+        func int(_ v: JSONValue?) -> Int { Int(v?.int64Value ?? 0) }
+        let dry = s["dryRun"]?.boolValue == true
+        let orgs = s["organizations"]?.arrayValue ?? []
+        let done = orgs.filter { ["committed", "partial", "idle", "notCommitted"].contains($0["result"]?.stringValue ?? "") }.count
+        var lines = ["apitap audit-export\(dry ? " (dry run: nothing delivered, no checkpoint committed)" : ""): "
+                     + "\(done) of \(orgs.count) organization\(orgs.count == 1 ? "" : "s") done in \(format(Double(int(s["durationMs"])) / 1000)) s"]
+        lines.append("  read       \(thousands(int(s["entries"]))) entries in \(thousands(int(s["pages"]))) pages "
+                     + "(\(thousands(int(s["duplicatesSkipped"]))) duplicates skipped, \(thousands(int(s["malformedEntries"]))) malformed)")
+        if dry {
+            lines.append("  would send \(thousands(int(s["wouldExport"]))) entries, \(thousands(int(s["wouldAlert"]))) alerts")
+        } else {
+            lines.append("  exported   \(thousands(int(s["exported"]))) entries, \(thousands(int(s["alerts"]))) alerts")
+        }
+        lines.append("  Anypoint   \(thousands(int(s["requests"]))) requests, \(thousands(int(s["retries"]))) retries, "
+                     + "\(thousands(int(s["waits503"]))) waits after 503 (\(format(Double(int(s["waited503Ms"])) / 1000)) s)")
+        for o in orgs {
+            var line = "  - \(o["organizationId"]?.stringValue ?? "?"): \(o["result"]?.stringValue ?? "?")"
+            if let start = o["windowStart"]?.stringValue, let end = o["windowEnd"]?.stringValue { line += ", window \(start) to \(end)" }
+            if let error = o["error"]?.stringValue { line += ": \(error)" }
+            lines.append(line)
+        }
+        if let error = s["error"]?.stringValue { lines.append("  error: \(error)") }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -64,12 +64,14 @@ test_clean_run() {
   fi
 }
 
-# What an operator sees of the clean run: one INFO line per organization and window, and EMF metrics on stderr
-# (namespace apitap, dimension FunctionName; one document per sink with the Sink dimension too).
+# What an operator sees: one INFO line per organization and window (the command line's clean run), and in Lambda
+# (the same handler through `apitap invoke`) EMF metrics on stderr (namespace apitap, dimension FunctionName; one
+# document per sink with the Sink dimension too). On the command line the summary is printed once and no EMF is written.
 test_clean_run_is_observable() {
   local windows emf
   windows=$(grep -c 'audit window .*organizationId=org-[12] .*pages=[0-9]* entries=[0-9]* .*waits503=[0-9]*' "$work/clean.log" || true)
-  emf=$(python3 - "$work/clean.log" <<'PY'
+  grep -q '^{"_aws"' "$work/clean.log" && windows="$windows (and EMF on the command line)"
+  emf=$(python3 - "$work/invoke.log" <<'PY'
 import json, sys
 docs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"_aws"')]
 main = [d for d in docs if "Sink" not in d]
@@ -84,7 +86,7 @@ print("ok" if ok else json.dumps(docs)[:600])
 PY
 )
   if [ "$windows" = 2 ] && [ "$emf" = ok ]; then
-    pass "the clean run logs one INFO line per organization and window and writes EMF metrics (exported, per-sink failures, 503 waits, watermark lag)"
+    pass "the clean run logs one INFO line per organization and window; in Lambda the run writes EMF metrics (exported, per-sink failures, 503 waits, watermark lag), on the command line none"
   else
     fail "observability of the clean run" "INFO window lines: $windows (2 expected)" "EMF: $emf" "$(grep 'audit window' "$work/clean.log" | head -3)"
   fi
@@ -207,6 +209,12 @@ test_finished_export_adds_nothing() {
 test_dry_run_and_replay() {
   local status=0 status2=0
   run_export dry "$work/dry.ndjson" "$work/state-dry" --dry-run || status=$?
+  local status3=0
+  run_export drytable "$work/drytable.ndjson" "$work/state-drytable" --dry-run --output table || status3=$?
+  if [ "$status3" -eq 0 ] && grep -q "^apitap audit-export (dry run: nothing delivered, no checkpoint committed): 2 of 2 organizations done" "$work/drytable.json" &&
+    grep -q "^  would send 20,000 entries" "$work/drytable.json" && ! grep -q '"handler"' "$work/drytable.json" "$work/drytable.log"; then
+    pass "--output table prints the run as a few lines of text, once"
+  else fail "audit table summary" "exit $status3" "$(head -c 500 "$work/drytable.json")"; fi
   run_export replay "$work/replay.ndjson" "$work/state-replay" --since "$(date -u -d '-4 days' +%Y-%m-%dT%H:%M:%SZ)" || status2=$?
   if [ "$status" -eq 0 ] && [ ! -e "$work/dry.ndjson" ] && [ ! -e "$work/state-dry/audit-org-1" ] &&
     [ "$(json_field "$work/dry.json" 'd["entries"]')" = 20000 ] && [ "$(json_field "$work/dry.json" 'd["wouldExport"]')" = 20000 ] &&
@@ -265,13 +273,13 @@ main() {
   echo "seed $seed (replay with AUDIT_TEST_SEED=$seed)"
   start_double
   test_clean_run
+  test_lambda_invoke
   test_clean_run_is_observable
   test_kill_at_random_points
   test_resume_after_a_kill_at_a_known_page
   test_kill_with_s3_state_and_archive
   test_finished_export_adds_nothing
   test_dry_run_and_replay
-  test_lambda_invoke
   test_bad_settings
   test_double_saw_only_valid_requests
   summary
