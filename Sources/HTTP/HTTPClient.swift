@@ -145,18 +145,10 @@ private final class MultiEngine: @unchecked Sendable {
         _ = apitap_multi_setopt_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         _ = apitap_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, maxConnectionsPerHost * 4)
         // The engine lives as long as the process: its thread keeps a strong reference.
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            guard let arg else { return nil }
-            Unmanaged<MultiEngine>.fromOpaque(arg).takeUnretainedValue().run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<MultiEngine>.fromOpaque(context).release()
-            throw HTTPError(kind: .invalidRequest, url: "", message: "could not start the HTTP thread (errno \(rc))")
+        let engine = self
+        guard OSThread.detached({ engine.run() }) else {
+            throw HTTPError(kind: .invalidRequest, url: "", message: "could not start the HTTP thread")
         }
-        pthread_detach(thread)
     }
 
     func submit(_ request: HTTPRequest, _ continuation: CheckedContinuation<Result<HTTPResponse, HTTPError>, Never>) {

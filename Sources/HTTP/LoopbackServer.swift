@@ -1,4 +1,5 @@
 // A small blocking HTTP/1.1 server on 127.0.0.1: the in-process Runtime API of `apitap invoke`, and test fakes.
+import Core
 import Glibc
 import Synchronization
 
@@ -232,18 +233,5 @@ struct SocketReader {
 
 /// Runs a closure on a new detached thread.
 public func spawnThread(_ body: @escaping @Sendable () -> Void) throws(HTTPError) {
-    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { arg in
-        guard let arg else { return nil }
-        let box = Unmanaged<Box>.fromOpaque(arg).takeRetainedValue()
-        box.body()
-        return nil
-    }, context)
-    guard rc == 0 else {
-        Unmanaged<Box>.fromOpaque(context).release()
-        throw HTTPError(kind: .invalidRequest, url: "", message: "pthread_create failed (\(rc))")
-    }
-    pthread_detach(thread)
+    guard OSThread.detached(body) else { throw HTTPError(kind: .invalidRequest, url: "", message: "pthread_create failed") }
 }
