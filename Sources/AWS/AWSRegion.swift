@@ -52,3 +52,10 @@ public struct AWSRegion: Hashable, Sendable, CustomStringConvertible {
         return "amazonaws.com"
     }
 }
+
+/// A 12-digit AWS account id.
+public struct AWSAccountID: Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+}

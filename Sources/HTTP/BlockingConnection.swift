@@ -9,7 +9,7 @@ public final class BlockingConnection {
     private let maxBodyBytes: Int
 
     /// `loopback` disables any proxy, as the Runtime API must never go through one.
-    public init(caBundle: String? = nil, loopback: Bool = false, maxBodyBytes: Int = 64 * 1024 * 1024) throws {
+    public init(caBundle: String? = nil, loopback: Bool = false, maxBodyBytes: Int = 64 * 1024 * 1024) throws(HTTPError) {
         guard CurlGlobal.initialised, let h = curl_easy_init() else {
             throw HTTPError(kind: .invalidRequest, url: "", message: "libcurl could not be initialised")
         }

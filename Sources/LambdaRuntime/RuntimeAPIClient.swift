@@ -38,7 +38,7 @@ public final class RuntimeAPIClient {
 
     /// `endpoint` is `AWS_LAMBDA_RUNTIME_API`: `host:port`, no scheme.
     public init(endpoint: String) throws(HTTPError) {
-        do { connection = try BlockingConnection(loopback: true) } catch { throw error as! HTTPError }
+        connection = try BlockingConnection(loopback: true)
         base = "http://" + endpoint
     }
 

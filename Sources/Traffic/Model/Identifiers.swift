@@ -36,10 +36,4 @@ public struct RequestID: Hashable, Sendable, CustomStringConvertible {
 
 /// An AWS region name such as `eu-west-2`.
 
-/// A 12-digit AWS account id.
-public struct AWSAccountID: Hashable, Sendable, CustomStringConvertible {
-    public var rawValue: String
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public var description: String { rawValue }
-}
 
