@@ -55,14 +55,14 @@ public struct AWSClient: Sendable, CustomStringConvertible {
     public var clock: @Sendable () -> EpochMillis
 
     public init(http: HTTPClient, credentials: AWSCredentials, region: AWSRegion, environment: [String: String] = [:],
-                retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30)) throws(AWSConfigurationError) {
+                retry: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30)) throws(ConfigurationProblems) {
         try self.init(http: http, credentialProvider: StaticCredentialProvider(credentials, source: "given"), region: region,
                       environment: environment, retry: retry, requestTimeout: requestTimeout)
     }
 
     public init(http: HTTPClient, credentialProvider: any AWSCredentialProvider, region: AWSRegion,
                 environment: [String: String] = [:], retry: RetryPolicy = RetryPolicy(),
-                requestTimeout: Duration = .seconds(30)) throws(AWSConfigurationError) {
+                requestTimeout: Duration = .seconds(30)) throws(ConfigurationProblems) {
         var endpoints: [AWSService: AWSEndpoint] = [:]
         var problems: [String] = []
         for service in AWSService.all {
@@ -70,7 +70,7 @@ public struct AWSClient: Sendable, CustomStringConvertible {
                 problems.append(contentsOf: error.problems)
             }
         }
-        guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         self.http = http
         self.credentialProvider = credentialProvider
         self.region = region
@@ -85,7 +85,7 @@ public struct AWSClient: Sendable, CustomStringConvertible {
     /// Credentials (the standard chain outside Lambda, see `AWSCredentialChain`), region and endpoint overrides from
     /// the environment, with every problem reported at once.
     public static func fromEnvironment(_ environment: [String: String], http: HTTPClient,
-                                       retry: RetryPolicy = RetryPolicy()) throws(AWSConfigurationError) -> AWSClient {
+                                       retry: RetryPolicy = RetryPolicy()) throws(ConfigurationProblems) -> AWSClient {
         let chain = AWSCredentialChain.resolve(environment, http: http, retry: retry)
         var problems = chain.problems
         let credentials = chain.provider
@@ -96,7 +96,7 @@ public struct AWSClient: Sendable, CustomStringConvertible {
                 for p in error.problems where !problems.contains(p) { problems.append(p) }
             }
         }
-        guard problems.isEmpty, let credentials, let region else { throw AWSConfigurationError(problems) }
+        guard problems.isEmpty, let credentials, let region else { throw ConfigurationProblems(problems) }
         return try AWSClient(http: http, credentialProvider: credentials, region: region, environment: environment, retry: retry)
     }
 

@@ -26,7 +26,7 @@ public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStri
 
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, when set, `AWS_SESSION_TOKEN`. Every missing variable is
     /// named in one error.
-    public static func fromEnvironment(_ environment: [String: String]) throws(AWSConfigurationError) -> AWSCredentials {
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationProblems) -> AWSCredentials {
         var problems: [String] = []
         let id = environment["AWS_ACCESS_KEY_ID"].map(trimmed) ?? ""
         let secret = environment["AWS_SECRET_ACCESS_KEY"].map(trimmed) ?? ""
@@ -38,7 +38,7 @@ public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStri
         }
         let token = environment["AWS_SESSION_TOKEN"].map(trimmed)
         if let token, token.contains(where: \.isNewline) { problems.append("AWS_SESSION_TOKEN contains a line break") }
-        guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         // The session token travels in X-Amz-Security-Token: an endpoint or proxy that echoes the request must not
         // put it (or the secret key) into a log line or an answer.
         return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token).registeringSecrets()
@@ -50,14 +50,6 @@ public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStri
     }
 
     public var debugDescription: String { description }
-}
-
-/// Configuration that cannot be used, with every problem found (not just the first).
-public struct AWSConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
-    public let problems: [String]
-    public init(_ problems: [String]) { self.problems = problems }
-    public init(_ problem: String) { self.problems = [problem] }
-    public var description: String { problems.joined(separator: "; ") }
 }
 
 func trimmed(_ s: String) -> String {

@@ -1,4 +1,5 @@
 // Where each service's requests go: the SDKs' endpoint-override variables, else the regional AWS endpoint.
+import Core
 
 /// A service endpoint: scheme, authority and an optional base path (for a proxy that serves AWS under a prefix).
 public struct AWSEndpoint: Sendable, Hashable, CustomStringConvertible {
@@ -71,11 +72,11 @@ public struct AWSEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// `https://{prefix}.{region}.{dnsSuffix}`. An override that is set but not a URL is an error, not a silent fallback
     /// to real AWS.
     public static func resolve(_ service: AWSService, region: AWSRegion,
-                               environment: [String: String]) throws(AWSConfigurationError) -> AWSEndpoint {
+                               environment: [String: String]) throws(ConfigurationProblems) -> AWSEndpoint {
         for name in ["AWS_ENDPOINT_URL_" + service.environmentSuffix, "AWS_ENDPOINT_URL"] {
             guard let value = environment[name].map(trimmed), !value.isEmpty else { continue }
             guard let endpoint = parse(value) else {
-                throw AWSConfigurationError("\(name) is not an http(s) URL without user info, query or fragment")
+                throw ConfigurationProblems("\(name) is not an http(s) URL without user info, query or fragment")
             }
             return endpoint
         }

@@ -1,4 +1,5 @@
 // The AWS region apitap runs in, read from the environment and checked before it ends up in a host name.
+import Core
 
 /// An AWS region name such as `eu-west-2`. It becomes part of host names and of the signature scope, so the
 /// validating initialiser accepts only the shape AWS uses (`us-east-1`, `us-gov-west-1`, `cn-north-1`,
@@ -9,9 +10,9 @@ public struct AWSRegion: Hashable, Sendable, CustomStringConvertible {
     /// Unchecked: for names that are already known to be valid (tests, values AWS itself returned).
     public init(_ rawValue: String) { self.rawValue = rawValue }
 
-    public init(validating name: String) throws(AWSConfigurationError) {
+    public init(validating name: String) throws(ConfigurationProblems) {
         guard AWSRegion.isValid(name) else {
-            throw AWSConfigurationError("AWS region \"\(name.prefix(40))\" is not a region name (like eu-west-1)")
+            throw ConfigurationProblems("AWS region \"\(name.prefix(40))\" is not a region name (like eu-west-1)")
         }
         rawValue = name
     }
@@ -19,14 +20,14 @@ public struct AWSRegion: Hashable, Sendable, CustomStringConvertible {
     public var description: String { rawValue }
 
     /// `AWS_REGION` (what Lambda sets), else `AWS_DEFAULT_REGION` (what the CLI and older SDKs read).
-    public static func fromEnvironment(_ environment: [String: String]) throws(AWSConfigurationError) -> AWSRegion {
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationProblems) -> AWSRegion {
         let candidates = [("AWS_REGION", environment["AWS_REGION"]), ("AWS_DEFAULT_REGION", environment["AWS_DEFAULT_REGION"])]
         guard let (name, value) = candidates.first(where: { !(trimmed($0.1 ?? "")).isEmpty }), let value else {
-            throw AWSConfigurationError("AWS_REGION (or AWS_DEFAULT_REGION) is not set")
+            throw ConfigurationProblems("AWS_REGION (or AWS_DEFAULT_REGION) is not set")
         }
         let region = trimmed(value)
         guard isValid(region) else {
-            throw AWSConfigurationError("\(name)=\"\(region.prefix(40))\" is not a region name (like eu-west-1)")
+            throw ConfigurationProblems("\(name)=\"\(region.prefix(40))\" is not a region name (like eu-west-1)")
         }
         return AWSRegion(region)
     }
@@ -58,4 +59,12 @@ public struct AWSAccountID: Hashable, Sendable, CustomStringConvertible {
     public var rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
+
+    /// The account of a function's ARN, `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` (Lambda does not
+    /// tell a function its account otherwise); nil when the ARN has no 12-digit account.
+    public init?(functionARN arn: String) {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 6, parts[0] == "arn", parts[4].count == 12, parts[4].allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        rawValue = String(parts[4])
+    }
 }

@@ -76,7 +76,7 @@ extension StateURI {
     public func makeStore(aws: AWSClient?) throws -> any CheckpointStore {
         switch self {
         case .s3(let bucket, let prefix):
-            guard let aws else { throw AWSConfigurationError("STATE_URI \(self) needs AWS credentials and a region") }
+            guard let aws else { throw ConfigurationProblems("STATE_URI \(self) needs AWS credentials and a region") }
             return S3CheckpointStore(s3: S3Client(aws), bucket: bucket, prefix: prefix)
         case .file(let path):
             return try FileCheckpointStore(directory: path)

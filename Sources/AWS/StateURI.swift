@@ -1,4 +1,5 @@
 // Where checkpoints live (`STATE_URI`): an S3 prefix in Lambda, a directory for local runs.
+import Core
 
 public enum StateURI: Sendable, Equatable, CustomStringConvertible {
     /// `prefix` has no leading or trailing slash; it may be empty.
@@ -6,35 +7,35 @@ public enum StateURI: Sendable, Equatable, CustomStringConvertible {
     case file(path: String)
 
     /// Accepts `s3://bucket[/prefix]` and `file:///absolute/path`.
-    public static func parse(_ text: String) throws(AWSConfigurationError) -> StateURI {
+    public static func parse(_ text: String) throws(ConfigurationProblems) -> StateURI {
         let value = trimmed(text)
         if value.hasPrefix("s3://") {
             let rest = value.dropFirst(5)
             let slash = rest.firstIndex(of: "/") ?? rest.endIndex
             let bucket = String(rest[..<slash])
             guard isValidBucketName(bucket) else {
-                throw AWSConfigurationError("STATE_URI: \"\(bucket.prefix(70))\" is not an S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')")
+                throw ConfigurationProblems("STATE_URI: \"\(bucket.prefix(70))\" is not an S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')")
             }
             var prefix = Substring(rest[slash...])
             while prefix.hasPrefix("/") { prefix = prefix.dropFirst() }
             while prefix.hasSuffix("/") { prefix = prefix.dropLast() }
             guard !prefix.contains(where: { $0.isNewline || $0 == "?" || $0 == "#" }) else {
-                throw AWSConfigurationError("STATE_URI: the S3 prefix must not contain '?', '#' or line breaks")
+                throw ConfigurationProblems("STATE_URI: the S3 prefix must not contain '?', '#' or line breaks")
             }
             return .s3(bucket: bucket, prefix: String(prefix))
         }
         if value.hasPrefix("file://") {
             let path = String(value.dropFirst(7))
             guard !path.isEmpty, !path.contains(where: \.isNewline) else {
-                throw AWSConfigurationError("STATE_URI: file:// needs a directory (file:///tmp/apitap-state)")
+                throw ConfigurationProblems("STATE_URI: file:// needs a directory (file:///tmp/apitap-state)")
             }
             // A relative path would land in whatever the working directory is (read-only /var/task in Lambda).
             guard path.hasPrefix("/") else {
-                throw AWSConfigurationError("STATE_URI: file:// needs an absolute directory (file:///tmp/apitap-state), not \"\(path.prefix(60))\"")
+                throw ConfigurationProblems("STATE_URI: file:// needs an absolute directory (file:///tmp/apitap-state), not \"\(path.prefix(60))\"")
             }
             return .file(path: path)
         }
-        throw AWSConfigurationError("STATE_URI must be s3://bucket/prefix or file:///directory, not \"\(value.prefix(60))\"")
+        throw ConfigurationProblems("STATE_URI must be s3://bucket/prefix or file:///directory, not \"\(value.prefix(60))\"")
     }
 
     public var description: String {

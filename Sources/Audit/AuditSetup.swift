@@ -9,10 +9,10 @@ public enum AuditSetup {
     /// Everything, or every problem found (configuration problems are reported together at init).
     public static func exporter(_ config: AuditConfiguration, environment env: [String: String], logger: Logger,
                                 defaultStateURI: StateURI? = nil, settings: AuditExportSettings? = nil,
-                                rateWindow: Duration = .seconds(60)) throws(AuditSetupError) -> AuditExporter {
+                                rateWindow: Duration = .seconds(60)) throws(ConfigurationProblems) -> AuditExporter {
         var problems: [String] = []
         let http: HTTPClient
-        do { http = try HTTPClient() } catch { throw AuditSetupError(["cannot start the HTTP client: \(error)"]) }
+        do { http = try HTTPClient() } catch { throw ConfigurationProblems(["cannot start the HTTP client: \(error)"]) }
 
         // AWS is needed only for a secret ARN, an S3 sink or S3 state.
         let state = config.stateURI ?? defaultStateURI
@@ -38,9 +38,9 @@ public enum AuditSetup {
         if let state {
             do { store = try state.makeStore(aws: aws) } catch { if aws != nil || !needsAWS { problems.append("STATE_URI: \(error)") } }
         }
-        guard problems.isEmpty, let store else { throw AuditSetupError(problems) }
+        guard problems.isEmpty, let store else { throw ConfigurationProblems(problems) }
         guard let secretSource = config.secret.source(aws: aws) else {
-            throw AuditSetupError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
+            throw ConfigurationProblems(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
         }
         let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secretSource)
         let client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
@@ -82,8 +82,3 @@ public enum AuditSetup {
     }
 }
 
-public struct AuditSetupError: Error, Sendable, CustomStringConvertible {
-    public let problems: [String]
-    public init(_ problems: [String]) { self.problems = problems }
-    public var description: String { problems.joined(separator: "; ") }
-}

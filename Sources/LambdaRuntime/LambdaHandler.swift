@@ -61,6 +61,7 @@ public struct FunctionError: ReportableError, CustomStringConvertible {
 public struct ConfigurationError: ReportableError, CustomStringConvertible {
     public let problems: [String]
     public init(_ problems: [String]) { self.problems = problems }
+    public init(_ problems: ConfigurationProblems) { self.problems = problems.problems }
     public var errorType: String { "Runtime.ConfigInvalid" }
     public var errorMessage: String { problems.joined(separator: "; ") }
     public var description: String { "invalid configuration: " + errorMessage }
@@ -82,4 +83,10 @@ public enum ErrorType {
         if let r = error as? any ReportableError { return (r.errorType, r.errorMessage) }
         return ("Function.UnhandledError", String(describing: error))
     }
+}
+
+/// Bad settings found by a module's setup are reported like `ConfigurationError`: `Runtime.ConfigInvalid`.
+extension ConfigurationProblems: ReportableError {
+    public var errorType: String { "Runtime.ConfigInvalid" }
+    public var errorMessage: String { problems.joined(separator: "; ") }
 }

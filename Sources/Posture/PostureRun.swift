@@ -58,11 +58,6 @@ public enum BaselineSource {
     }
 }
 
-public struct PostureSetupError: Error, Sendable, CustomStringConvertible {
-    public let problems: [String]
-    public init(_ problems: [String]) { self.problems = problems }
-    public var description: String { problems.joined(separator: "; ") }
-}
 
 public struct PostureSetup: Sendable {
     public let runner: PostureRunner
@@ -73,9 +68,9 @@ public struct PostureSetup: Sendable {
     /// `needsAWS` adds AWS (for an s3:// baseline or report location) even when the settings alone do not need it.
     public init(_ config: PostureConfiguration, environment env: [String: String], logger: Logger, needsAWS extraAWS: Bool = false,
                 rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20)))
-        throws(PostureSetupError) {
+        throws(ConfigurationProblems) {
         var problems: [String] = []
-        do { http = try HTTPClient() } catch { throw PostureSetupError(["cannot start the HTTP client: \(error)"]) }
+        do { http = try HTTPClient() } catch { throw ConfigurationProblems(["cannot start the HTTP client: \(error)"]) }
         var needsAWS = extraAWS || config.secret.needsAWS || config.sinks.targets.contains { if case .s3 = $0 { return true }; return false }
         if case .s3? = config.reportURI { needsAWS = true }
         if config.sinks.httpToken?.needsAWS == true { needsAWS = true }
@@ -84,8 +79,8 @@ public struct PostureSetup: Sendable {
             do { aws = try AWSClient.fromEnvironment(env, http: http) } catch { problems += error.problems }
         }
         self.aws = aws
-        guard problems.isEmpty else { throw PostureSetupError(problems) }
-        guard let secret = config.secret.source(aws: aws) else { throw PostureSetupError(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"]) }
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
+        guard let secret = config.secret.source(aws: aws) else { throw ConfigurationProblems(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"]) }
         let tokens = AnypointClient.tokenProvider(http: http, baseURL: config.baseURL, clientID: config.clientID, secret: secret)
         client = AnypointClient(baseURL: config.baseURL, http: http, tokens: tokens, requestsPerMinute: config.requestsPerMinute,
                                 rateWindow: rateWindow, retry: retry, serviceUnavailableIsRateWindow: false)

@@ -46,10 +46,9 @@ struct AuditExport: AsyncParsableCommand {
         if let a = sinceTime, let b = untilTime, b <= a { throw usageProblem("--until must be after --since") }
         let env = ProcessEnvironment.current
         let logger = Logger.fromEnvironment(env)
-        let handler: AuditExportHandler
-        do {
-            let dry = dryRun
-            handler = try AuditExportHandler(
+        let dry = dryRun
+        let handler = try configured {
+            try AuditExportHandler(
                 context: InitContext(environment: env, logger: logger, handlerNames: ["audit-export"]),
                 defaultStateURI: localStateURI(),
                 settings: { config in
@@ -59,9 +58,6 @@ struct AuditExport: AsyncParsableCommand {
                     s.dryRun = dry
                     return s
                 }, commandLine: true)
-        } catch let error as ConfigurationError {
-            FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
-            throw ExitCode(2)
         }
         let context = InvocationContext(requestID: LambdaRequestID("cli-audit-export"),
                                         deadline: .after(milliseconds: Int64(timeout) * 1000), logger: logger, environment: env)

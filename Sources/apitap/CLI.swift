@@ -140,6 +140,19 @@ func usageProblem(_ message: String) -> ExitCode {
     return ExitCode(2)
 }
 
+/// Bad settings on the command line: every problem, one per line, and exit 2 (as for a bad option).
+func invalidConfiguration(_ problems: [String]) -> ExitCode {
+    FileOutput.stderr("error: invalid configuration:\n" + problems.map { "  - \($0)\n" }.joined())
+    return ExitCode(2)
+}
+
+/// Builds a command's handler; bad settings (from the handler or the module's setup) end the command with exit 2.
+func configured<T>(_ make: () throws -> T) throws -> T {
+    do { return try make() }
+    catch let error as ConfigurationError { throw invalidConfiguration(error.problems) }
+    catch let error as ConfigurationProblems { throw invalidConfiguration(error.problems) }
+}
+
 /// Reads an event file (or stdin for "-"): at most 6 MiB, Lambda's own payload limit, so that `/dev/zero` is an error.
 func readFile(_ path: String) throws(FileIOError) -> [UInt8] {
     let limit = 6 * 1024 * 1024

@@ -51,16 +51,12 @@ struct PostureCommand: AsyncParsableCommand {
         if let environments { env["POSTURE_ENVIRONMENTS"] = environments }
         let logger = Logger.fromEnvironment(env)
         let (parsed, problems) = PostureConfiguration.parse(env, requireReportURI: false)
-        guard let config = parsed else {
-            FileOutput.stderr("error: invalid configuration:\n" + problems.map { "  - \($0)\n" }.joined())
-            throw ExitCode(2)
-        }
+        guard let config = parsed else { throw invalidConfiguration(problems) }
         let setup: PostureSetup
-        do throws(PostureSetupError) {
+        do throws(ConfigurationProblems) {
             setup = try PostureSetup(config, environment: env, logger: logger, needsAWS: baseline?.lowercased().hasPrefix("s3://") == true)
         } catch {
-            FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
-            throw ExitCode(2)
+            throw invalidConfiguration(error.problems)
         }
         let deadline = Deadline.after(milliseconds: Int64(timeout) * 1000)
         var base: (source: String, report: BaselineReport)?

@@ -34,14 +34,9 @@ struct Tick: AsyncParsableCommand {
         guard timeout > 0 else { throw usageProblem("--timeout must be positive") }
         let env = ProcessEnvironment.current
         let logger = Logger.fromEnvironment(env)
-        let handler: TickHandler
-        do {
-            handler = try TickHandler(context: InitContext(environment: env, logger: logger, handlerNames: ["tick"]),
-                                      defaultStateURI: localStateURI(), dryRun: dryRun,
-                                      commandLine: true)
-        } catch let error as ConfigurationError {
-            FileOutput.stderr("error: invalid configuration:\n" + error.problems.map { "  - \($0)\n" }.joined())
-            throw ExitCode(2)
+        let handler = try configured {
+            try TickHandler(context: InitContext(environment: env, logger: logger, handlerNames: ["tick"]),
+                            defaultStateURI: localStateURI(), dryRun: dryRun, commandLine: true)
         }
         let context = InvocationContext(requestID: LambdaRequestID("cli-tick"), deadline: .after(milliseconds: Int64(timeout) * 1000),
                                         logger: logger, environment: env)

@@ -18,10 +18,10 @@ import Testing
     }
 
     @Test func missingCredentialsNameEveryVariable() {
-        #expect(throws: AWSConfigurationError(["AWS_ACCESS_KEY_ID is not set", "AWS_SECRET_ACCESS_KEY is not set"])) {
+        #expect(throws: ConfigurationProblems(["AWS_ACCESS_KEY_ID is not set", "AWS_SECRET_ACCESS_KEY is not set"])) {
             try AWSCredentials.fromEnvironment([:])
         }
-        #expect(throws: AWSConfigurationError(["AWS_SECRET_ACCESS_KEY is not set"])) {
+        #expect(throws: ConfigurationProblems(["AWS_SECRET_ACCESS_KEY is not set"])) {
             try AWSCredentials.fromEnvironment(["AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "  "])
         }
     }
@@ -43,8 +43,8 @@ import Testing
         #expect(try AWSRegion.fromEnvironment(["AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"]).rawValue == "eu-west-1")
         #expect(try AWSRegion.fromEnvironment(["AWS_DEFAULT_REGION": "us-west-2"]).rawValue == "us-west-2")
         #expect(try AWSRegion.fromEnvironment(["AWS_REGION": "", "AWS_DEFAULT_REGION": "us-west-2"]).rawValue == "us-west-2")
-        #expect(throws: AWSConfigurationError.self) { try AWSRegion.fromEnvironment([:]) }
-        #expect(throws: AWSConfigurationError(["AWS_REGION=\"mars-1\" is not a region name (like eu-west-1)"])) {
+        #expect(throws: ConfigurationProblems.self) { try AWSRegion.fromEnvironment([:]) }
+        #expect(throws: ConfigurationProblems(["AWS_REGION=\"mars-1\" is not a region name (like eu-west-1)"])) {
             try AWSRegion.fromEnvironment(["AWS_REGION": "mars-1"])
         }
     }
@@ -71,7 +71,7 @@ import Testing
 
     @Test(arguments: ["ftp://h", "http://", "http://user:pw@h", "http://h?x=1", "http://h:99999", "h:5000", "http://h:port"])
     func badOverridesAreErrorsNotFallbacks(_ value: String) {
-        #expect(throws: AWSConfigurationError.self) {
+        #expect(throws: ConfigurationProblems.self) {
             try AWSEndpoint.resolve(.s3, region: AWSRegion("us-east-1"), environment: ["AWS_ENDPOINT_URL": value])
         }
     }
@@ -97,12 +97,12 @@ import Testing
         #expect(try StateURI.parse("s3://my-bucket/apitap/state/") == .s3(bucket: "my-bucket", prefix: "apitap/state"))
         #expect(try StateURI.parse("s3://my-bucket") == .s3(bucket: "my-bucket", prefix: ""))
         #expect(try StateURI.parse("file:///tmp/apitap") == .file(path: "/tmp/apitap"))
-        #expect(throws: AWSConfigurationError.self, "a relative directory would land in the working directory") {
+        #expect(throws: ConfigurationProblems.self, "a relative directory would land in the working directory") {
             try StateURI.parse("file://state")
         }
         #expect(StateURI.s3(bucket: "b-1", prefix: "p").description == "s3://b-1/p")
         for bad in ["", "/tmp/x", "https://b/x", "s3://", "s3://Bad_Bucket/x", "s3://ab/x", "file://", "S3://b/x", "s3://a..b/x"] {
-            #expect(throws: AWSConfigurationError.self, "\(bad)") { try StateURI.parse(bad) }
+            #expect(throws: ConfigurationProblems.self, "\(bad)") { try StateURI.parse(bad) }
         }
     }
 }
@@ -116,7 +116,7 @@ import Testing
         _ = try await file.commit(key: "k", bytes: [1], expected: .absent)
         #expect(try await file.load(key: "k").bytes == [1])
 
-        #expect(throws: AWSConfigurationError.self) { _ = try StateURI.s3(bucket: "b-1", prefix: "p").makeStore(aws: nil) }
+        #expect(throws: ConfigurationProblems.self) { _ = try StateURI.s3(bucket: "b-1", prefix: "p").makeStore(aws: nil) }
         let aws = try AWSClient(http: sharedHTTP, credentials: AWSCredentials(accessKeyID: "a", secretAccessKey: "b"), region: AWSRegion("us-east-1"))
         let s3 = try #require(try StateURI.parse("s3://b-1/p/").makeStore(aws: aws) as? S3CheckpointStore)
         #expect(s3.bucket == "b-1" && s3.objectKey("g/x") == "p/g/x.json")

@@ -224,7 +224,7 @@ extension [String: String] {
                         "http://user:pw@127.0.0.1/x", "http://127.0.0.1.example.com/x", "not a url"] {
             #expect(problems(refused).count == 1, "\(refused)")
         }
-        #expect(throws: AWSConfigurationError.self) {
+        #expect(throws: ConfigurationProblems.self) {
             try ContainerCredentialSource.fromEnvironment(["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "v2/no-slash"])
         }
     }

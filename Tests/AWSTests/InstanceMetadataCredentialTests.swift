@@ -145,11 +145,11 @@ final class FakeInstanceMetadata: Sendable {
 
     @Test func endpointSettingsAreChecked() {
         for bad in ["169.254.169.254", "http://user@127.0.0.1", "http://127.0.0.1/?x=1"] {
-            #expect(throws: AWSConfigurationError.self, "\(bad)") {
+            #expect(throws: ConfigurationProblems.self, "\(bad)") {
                 try InstanceMetadataSource.fromEnvironment(["AWS_EC2_METADATA_SERVICE_ENDPOINT": bad])
             }
         }
-        #expect(throws: AWSConfigurationError.self) {
+        #expect(throws: ConfigurationProblems.self) {
             try InstanceMetadataSource.fromEnvironment(["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv5"])
         }
         #expect((try? InstanceMetadataSource.fromEnvironment(["AWS_EC2_METADATA_DISABLED": "TRUE"])) == .some(nil))

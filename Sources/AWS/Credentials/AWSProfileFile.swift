@@ -1,4 +1,5 @@
 // The shared `config` and `credentials` files (~/.aws), parsed by the rules the AWS SDKs share, errors by file and line.
+import Core
 
 /// The profiles of one shared file: profile name → properties (names lower-cased, values trimmed).
 ///
@@ -17,7 +18,7 @@ public struct AWSProfileFile: Sendable, Equatable {
 
     public init(profiles: [String: [String: String]] = [:]) { self.profiles = profiles }
 
-    public static func parse(_ text: String, path: String, kind: Kind) throws(AWSConfigurationError) -> AWSProfileFile {
+    public static func parse(_ text: String, path: String, kind: Kind) throws(ConfigurationProblems) -> AWSProfileFile {
         var problems: [String] = []
         var profiles: [String: [String: String]] = [:]
         // `[default]` in `config` counts only when there is no `[profile default]`.
@@ -104,7 +105,7 @@ public struct AWSProfileFile: Sendable, Equatable {
             property = (valid ? name : nil, text.isEmpty)
             if valid { store(name, text) }
         }
-        guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         if kind == .config, !sawPrefixedDefault, let plainDefault { profiles["default"] = plainDefault }
         return AWSProfileFile(profiles: profiles)
     }

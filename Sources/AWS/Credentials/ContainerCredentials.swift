@@ -18,7 +18,7 @@ public struct ContainerCredentialSource: Sendable, Equatable, CustomStringConver
     public var description: String { "container credentials at \(HTTPError.redactURL(url))" }
 
     /// nil when neither URI variable is set. A URI that could send the token somewhere it should not go is an error.
-    public static func fromEnvironment(_ environment: [String: String]) throws(AWSConfigurationError) -> ContainerCredentialSource? {
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationProblems) -> ContainerCredentialSource? {
         func value(_ name: String) -> String? { environment[name].map(trimmed).flatMap { $0.isEmpty ? nil : $0 } }
         var problems: [String] = []
         let url: String
@@ -50,7 +50,7 @@ public struct ContainerCredentialSource: Sendable, Equatable, CustomStringConver
             SecretRedactor.shared.register(token)
             authorization = .value(token)
         }
-        guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         return ContainerCredentialSource(url: url, authorization: authorization)
     }
 

@@ -19,7 +19,7 @@ public struct InstanceMetadataSource: Sendable, Equatable, CustomStringConvertib
 
     /// nil when `AWS_EC2_METADATA_DISABLED=true`. `AWS_EC2_METADATA_SERVICE_ENDPOINT` overrides the address (tests,
     /// a local metadata server), else `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` (`IPv4`, `IPv6`) picks one.
-    public static func fromEnvironment(_ environment: [String: String]) throws(AWSConfigurationError) -> InstanceMetadataSource? {
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationProblems) -> InstanceMetadataSource? {
         func value(_ name: String) -> String? { environment[name].map(trimmed).flatMap { $0.isEmpty ? nil : $0 } }
         var problems: [String] = []
         switch value("AWS_EC2_METADATA_DISABLED")?.lowercased() {
@@ -43,7 +43,7 @@ public struct InstanceMetadataSource: Sendable, Equatable, CustomStringConvertib
             default: problems.append("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6")
             }
         }
-        guard problems.isEmpty else { throw AWSConfigurationError(problems) }
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         return InstanceMetadataSource(endpoint: endpoint)
     }
 
