@@ -93,7 +93,7 @@ public struct FlexConfiguration: Sendable {
     /// `FLEX_APIS` and `FLEX_ENTRY_LIMIT_BYTES`, for the tick and `apitap stitch --source flex-gateway` alike.
     public static func stitcherOptions(_ p: inout SettingParser) -> FlexStitcherOptions {
         var options = FlexStitcherOptions()
-        let listed = p.list("FLEX_APIS")
+        let listed = p.list("FLEX_APIS", unsetMeans: "all")
         if !listed.isEmpty, !(listed.count == 1 && listed[0].lowercased() == "all") {
             if listed.contains(where: { $0.lowercased() == "all" }) { p.problems.append("FLEX_APIS is all or a list of API instance ids or names, not both") }
             options.apis = Set(listed)

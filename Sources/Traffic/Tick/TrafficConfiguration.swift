@@ -58,6 +58,20 @@ public struct TrafficConfiguration: Sendable {
     /// Parses and validates; returns the configuration, or nil with every problem found.
     public static func parse(_ env: [String: String]) -> (TrafficConfiguration?, [String]) {
         var p = SettingParser(env)
+        let config = read(&p)
+        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+    }
+
+    /// The settings the tick reads with `env` (some are read only when others say so: UAP's when `SEND_TO_UAP` is
+    /// true, the archive's when `FLEX_SOURCE=anypoint-archive`), each with its default and values.
+    public static func declaredSettings(_ env: [String: String] = [:]) -> [SettingDeclaration] {
+        var p = SettingParser(env)
+        _ = read(&p)
+        return p.declared
+    }
+
+    private static func read(_ p: inout SettingParser) -> TrafficConfiguration {
+        let env = p.env
         let region = p.string("AWS_REGION") ?? p.string("AWS_DEFAULT_REGION")
         if region == nil { p.problems.append("AWS_REGION is not set") }
         let enableRest = p.bool("ENABLE_REST_APIS", default: true)
@@ -103,14 +117,14 @@ public struct TrafficConfiguration: Sendable {
             // Checked with every other setting, before anything is created.
             do { stateURI = try StateURI.parse(text) } catch { p.problems.append(error.description) }
         }
-        let contentType = p.string("CONTENT_TYPE_REGEX", keepEmpty: true) ?? TransactionFilter.defaultContentTypePattern
-        let excluded = p.string("EXCLUDED_EXTENSIONS_REGEX", keepEmpty: true) ?? TransactionFilter.defaultExcludedExtensionsPattern
+        let contentType = p.string("CONTENT_TYPE_REGEX", keepEmpty: true, default: TransactionFilter.defaultContentTypePattern)
+        let excluded = p.string("EXCLUDED_EXTENSIONS_REGEX", keepEmpty: true, default: TransactionFilter.defaultExcludedExtensionsPattern)
         var filter: TransactionFilter?
         do { filter = try TransactionFilter(contentTypePattern: contentType, excludedExtensionsPattern: excluded) } catch {
             p.problems.append(error.description)
         }
         if let problem = CABundle.problem(environment: env) { p.problems.append(problem) }
-        let unknownAddress = p.string("UAP_EDGE_UNKNOWN_IP") ?? EdgeEncodingOptions.defaultUnknownAddress
+        let unknownAddress = p.string("UAP_EDGE_UNKNOWN_IP", default: EdgeEncodingOptions.defaultUnknownAddress)
         if !IPAddress.isValid(unknownAddress) { p.problems.append("UAP_EDGE_UNKNOWN_IP must be an IPv4 or IPv6 address") }
         let deliveryMode = p.choice("DELIVERY_MODE", default: DeliveryMode.poll)
         var stageLoggingState: S3ObjectLocation?
@@ -135,7 +149,7 @@ public struct TrafficConfiguration: Sendable {
             deadlineMarginSeconds: p.int("DEADLINE_MARGIN_SECONDS", default: 10, range: 1...300), flex: flex)
         config.deliveryMode = deliveryMode
         config.stageLoggingStateURI = stageLoggingState
-        return p.problems.isEmpty ? (config, []) : (nil, p.problems)
+        return config
     }
 
     /// The wire encoding of the configured delivery: the UAP payload format, or native for NDJSON output.
