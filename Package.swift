@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "Core"]),
         .target(name: "AWS", dependencies: ["HTTP", "Core", "Pipeline", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Traffic", dependencies: ["Core", "Pipeline", "HTTP", "AWS"]),
-        .target(name: "Audit", dependencies: ["Core", "Pipeline", "HTTP", "AWS", "CCurl", "CRelp"]),
+        .target(name: "Audit", dependencies: ["Core", "Pipeline", "HTTP", "AWS", "CRelp"]),
         .target(name: "Posture", dependencies: ["Core", "Pipeline", "HTTP", "AWS", "Audit"]),
         .executableTarget(
             name: "apitap",

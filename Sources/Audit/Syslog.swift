@@ -1,5 +1,4 @@
 // RFC 5424 messages, and the three ways to carry them: UDP (RFC 5426), TCP and TLS (RFC 6587/5425 octet counting).
-import CCurl
 import Glibc
 import HTTP
 import Core
@@ -171,63 +170,26 @@ final class TCPConnection: SyslogConnection {
     deinit { close() }
 }
 
-/// TLS through libcurl: `CONNECT_ONLY` performs the TCP connection and a verified TLS handshake (peer and host
-/// name, against the CA file), then `curl_easy_send` writes raw bytes over it. No C code of our own.
+/// Octet-counted syslog frames (RFC 5425) over `HTTP.TLSStream`, the verified TLS stream over libcurl.
 final class TLSConnection: SyslogConnection {
-    private var easy: UnsafeMutableRawPointer?
-    private var broken = false
+    private let stream: TLSStream
 
     init(host: String, port: UInt16, caFile: String?, timeoutMs: Int64 = 10_000) throws(SyslogTransportError) {
-        guard let e = curl_easy_init() else { throw SyslogTransportError("curl_easy_init failed") }
-        easy = e
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        var rc = CURLE_OK
-        func check(_ code: CURLcode) { if rc == CURLE_OK { rc = code } }
-        check(apitap_easy_setopt_string(e, CURLOPT_URL, "https://\(hostPart):\(port)/"))
-        check(apitap_easy_setopt_long(e, CURLOPT_CONNECT_ONLY, 1))
-        check(apitap_easy_setopt_long(e, CURLOPT_NOSIGNAL, 1))
-        check(apitap_easy_setopt_long(e, CURLOPT_TCP_NODELAY, 1))
-        check(apitap_easy_setopt_long(e, CURLOPT_TCP_KEEPALIVE, 1))
-        check(apitap_easy_setopt_long(e, CURLOPT_SSL_VERIFYPEER, 1))
-        check(apitap_easy_setopt_long(e, CURLOPT_SSL_VERIFYHOST, 2))
-        check(apitap_easy_setopt_string(e, CURLOPT_NOPROXY, "*"))
-        check(apitap_easy_setopt_long(e, CURLOPT_CONNECTTIMEOUT_MS, Int(timeoutMs)))
-        if let caFile { check(apitap_easy_setopt_string(e, CURLOPT_CAINFO, caFile)) }
-        guard rc == CURLE_OK else {
-            close()
-            throw SyslogTransportError("TLS setup failed: \(String(cString: curl_easy_strerror(rc)))")
-        }
-        let performed = curl_easy_perform(e)
-        guard performed == CURLE_OK else {
-            close()
-            throw SyslogTransportError("TLS connection to \(host):\(port) failed: \(String(cString: curl_easy_strerror(performed)))")
-        }
+        do { stream = try TLSStream(host: host, port: port, caFile: caFile, timeoutMs: timeoutMs) }
+        catch { throw SyslogTransportError(error.description) }
     }
 
-    var isHealthy: Bool { easy != nil && !broken }
+    var isHealthy: Bool { stream.isOpen }
 
     func send(_ messages: [[UInt8]], deadline: Deadline) throws(SyslogTransportError) -> Int {
-        guard let easy else { throw SyslogTransportError("the TLS connection is closed") }
         var buffer: [UInt8] = []
         for m in messages {
             buffer += Array("\(m.count) ".utf8)
             buffer += m
         }
-        var offset = 0
-        while offset < buffer.count {
-            if deadline.hasPassed() { broken = true; throw SyslogTransportError("deadline reached while writing") }
-            var sent = 0
-            let rc = buffer.withUnsafeBytes { curl_easy_send(easy, $0.baseAddress! + offset, $0.count - offset, &sent) }
-            if rc == CURLE_AGAIN { usleep(1_000); continue }
-            guard rc == CURLE_OK else {
-                broken = true
-                throw SyslogTransportError("TLS write failed: \(String(cString: curl_easy_strerror(rc)))")
-            }
-            offset += sent
-        }
+        do { try stream.write(buffer, deadline: deadline) } catch { throw SyslogTransportError(error.description) }
         return messages.count
     }
 
-    func close() { if let easy { curl_easy_cleanup(easy) }; easy = nil }
-    deinit { close() }
+    func close() { stream.close() }
 }
