@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the tick, locally, with no AWS account. Starts moto_server on loopback, seeds it with an API Gateway
 # REST API and HTTP APIs and their sample logs (events/sample-logs/), runs one tick with SEND_TO_UAP=false, shows
-# the transactions, then runs a second tick to show that nothing is delivered twice.
+# the transactions (apitap's native format) and one in the Edge format UAP receives, then runs a second tick to show
+# that nothing is delivered twice.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,7 +35,11 @@ main() {
   echo "== tick 2 (the same logs again: nothing new may be delivered)"
   "$bin" tick >"$out/summary-2.json" 2>"$out/tick-2.log"
   show_summary "$out/summary-2.json"
-  echo "== files: $out/transactions.ndjson (the transactions as UAP would receive them), $out/state/ (checkpoints), logs in $out/"
+  echo "== what UAP receives: the same REST requests in API Edge's format (apitap stitch --format edge over the sample logs), the first one:"
+  "$bin" stitch --log-group API-Gateway-Execution-Logs_a1b2c3d4e5/prod --input "$root/events/sample-logs/rest-execution.ndjson" \
+    --format edge 2>"$out/stitch-edge.log" | tee "$out/edge.ndjson" | head -n 1 | jq .
+  echo "== files: $out/transactions.ndjson (the tick's output in apitap's native format, docs/transaction-format.md;"
+  echo "   with SEND_TO_UAP=true the tick posts the Edge format, as in $out/edge.ndjson), $out/state/ (checkpoints), logs in $out/"
 }
 
 show_transactions() {
