@@ -270,6 +270,24 @@ test_moto_refresh() {
 # an ARN from a name (and a bucket from a queue) get their value for the parameters used here (names; the failure
 # queue the stack creates). Nothing else changes. Compact, as --template-body takes at most 51,200 bytes (the scripts
 # deploy by --template-url, which takes 1 MB). ministack_template OUT-FILE.
+# stack_settle NAME TRIES [deleting]: waits while stack NAME is in progress; sets status. While deleting, a stack
+# that cannot be described is GONE; while creating, it is not there yet and the wait goes on.
+stack_settle() {
+  local _ missing=
+  [ "${3:-}" = deleting ] && missing=GONE
+  for _ in $(seq "$2"); do
+    status=$("${aws[@]}" cloudformation describe-stacks --stack-name "$1" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo "$missing")
+    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
+  done
+}
+
+# stack_create NAME TEMPLATE-FILE PARAMETERS-JSON CAPABILITY ERR-FILE: create-stack, then wait; sets status
+# (fails with the CLI's error in ERR-FILE).
+stack_create() {
+  "${aws[@]}" cloudformation create-stack --stack-name "$1" --template-body "file://$2" --parameters "$3"     --capabilities "$4" >/dev/null 2>"$5" || return 1
+  stack_settle "$1" 240
+}
+
 ministack_template() {
   jq -c '.Conditions.LambdaRoleIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.SchedulerRoleIsArn = {"Fn::Equals": ["name", "arn"]}
       | .Conditions.KmsKeyIsArn = {"Fn::Equals": ["name", "arn"]} | .Conditions.UapClientSecretArnIsArn = {"Fn::Equals": ["name", "arn"]}
@@ -338,14 +356,9 @@ test_ministack() {
     {ParameterKey: "UapClientId", ParameterValue: "e2e-client"},
     {ParameterKey: "UapClientSecret", ParameterValue: "e2e-secret-value"},
     {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
-  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-e2e --template-body "file://$work/apitap-ministack.json" \
-       --parameters "$params" --capabilities CAPABILITY_NAMED_IAM >"$work/create-stack.json" 2>"$work/create-stack.err"; then
+  if ! stack_create apitap-e2e "$work/apitap-ministack.json" "$params" CAPABILITY_NAMED_IAM "$work/create-stack.err"; then
     fail "create-stack" "$(cat "$work/create-stack.err")"; return
   fi
-  for _ in $(seq 120); do
-    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-e2e --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
-    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
-  done
   if [ "$status" = CREATE_COMPLETE ]; then
     pass "template/apitap.json deploys as a plain stack in ministack (CREATE_COMPLETE)"
   else
@@ -428,10 +441,7 @@ test_ministack() {
   CHECK_DETAIL="records: $records"
   check "the stack's custom resource recorded its changes (the account role) in the state bucket" test "$records" -eq 1
   "${aws[@]}" cloudformation delete-stack --stack-name apitap-e2e >/dev/null 2>&1 || true
-  for _ in $(seq 120); do
-    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-e2e --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo GONE)
-    case "$status" in *_IN_PROGRESS) sleep 0.5 ;; *) break ;; esac
-  done
+  stack_settle apitap-e2e 120 deleting
   records=$(AWS_ENDPOINT_URL=$moto aws s3 ls --recursive s3://apitap-e2e-us-east-1/state/ 2>&1 | grep -c "enable-logging/previous-stage-settings.json" || true)
   if { [ "$status" = DELETE_COMPLETE ] || [ "$status" = GONE ]; } && [ "$records" -eq 0 ]; then
     pass "the stack deletes cleanly in ministack: the custom resource's Delete ran, removed its record and answered SUCCESS"
@@ -458,14 +468,9 @@ test_ministack_subscription() {
     {ParameterKey: "UapTokenUrl", ParameterValue: ($u + "/auth/realms/cequence/protocol/openid-connect/token")},
     {ParameterKey: "UapClientId", ParameterValue: "e2e-client"}, {ParameterKey: "UapClientSecret", ParameterValue: "e2e-secret-value"},
     {ParameterKey: "ApiRefreshSchedule", ParameterValue: "disabled"}, {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
-  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-subs --template-body "file://$work/apitap-subs.json" \
-       --parameters "$params" --capabilities CAPABILITY_NAMED_IAM >/dev/null 2>"$work/subs.err"; then
+  if ! stack_create apitap-subs "$work/apitap-subs.json" "$params" CAPABILITY_NAMED_IAM "$work/subs.err"; then
     fail "create-stack with DeliveryMode subscription" "$(cat "$work/subs.err")"; return
   fi
-  for _ in $(seq 240); do
-    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-subs --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
-    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
-  done
   resources=$("${aws[@]}" cloudformation describe-stack-resources --stack-name apitap-subs \
     --query 'StackResources[].[LogicalResourceId,ResourceStatus]' --output text 2>&1 | sort)
   CHECK_DETAIL="status $status; $resources; $("${aws[@]}" cloudformation describe-stack-events --stack-name apitap-subs \
@@ -506,10 +511,7 @@ test_ministack_subscription() {
     _ "$meta" "$body" "$before" "$after"
 
   "${aws[@]}" cloudformation delete-stack --stack-name apitap-subs >/dev/null 2>&1 || true
-  for _ in $(seq 120); do
-    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-subs --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo GONE)
-    case "$status" in *_IN_PROGRESS) sleep 0.5 ;; *) break ;; esac
-  done
+  stack_settle apitap-subs 120 deleting
   filters=$(AWS_ENDPOINT_URL=$moto python3 "$here/apigw_helper.py" filters)
   CHECK_DETAIL="status $status; filters left: $filters"
   check "deleting the stack removes every filter apitap put (the custom resource's Delete)" \
@@ -538,14 +540,9 @@ test_ministack_options() {
     {ParameterKey: "LogLevel", ParameterValue: "DEBUG"},
     {ParameterKey: "RestExecutionLogsAlreadyEnabled", ParameterValue: "true"}, {ParameterKey: "HttpAccessLogsAlreadyEnabled", ParameterValue: "true"},
     {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
-  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-options --template-body "file://$work/apitap-options.json" \
-       --parameters "$params" --capabilities CAPABILITY_NAMED_IAM >/dev/null 2>"$work/options.err"; then
+  if ! stack_create apitap-options "$work/apitap-options.json" "$params" CAPABILITY_NAMED_IAM "$work/options.err"; then
     fail "create-stack with the options on" "$(cat "$work/options.err")"; return
   fi
-  for _ in $(seq 120); do
-    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-options --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
-    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
-  done
   resources=$("${aws[@]}" cloudformation describe-stack-resources --stack-name apitap-options \
     --query 'StackResources[].LogicalResourceId' --output text 2>&1 | tr '\t' '\n' | sort | tr '\n' ' ')
   CHECK_DETAIL="status $status; resources: $resources"
@@ -588,14 +585,9 @@ test_ministack_audit() {
     {ParameterKey: "AnypointBaseUrl", ParameterValue: $u}, {ParameterKey: "AnypointClientId", ParameterValue: "audit-client"},
     {ParameterKey: "AnypointClientSecret", ParameterValue: "audit-secret-value"}, {ParameterKey: "AuditSinks", ParameterValue: $f},
     {ParameterKey: "AuditStart", ParameterValue: "P3D"}, {ParameterKey: "ScheduleExpression", ParameterValue: "rate(1 day)"}]')
-  if ! "${aws[@]}" cloudformation create-stack --stack-name apitap-audit --template-body "file://$work/audit-ministack.json" \
-       --parameters "$params" --capabilities CAPABILITY_IAM >/dev/null 2>"$work/audit-stack.err"; then
+  if ! stack_create apitap-audit "$work/audit-ministack.json" "$params" CAPABILITY_IAM "$work/audit-stack.err"; then
     fail "create-stack of template/audit-export.json" "$(cat "$work/audit-stack.err")"; return
   fi
-  for _ in $(seq 120); do
-    status=$("${aws[@]}" cloudformation describe-stacks --stack-name apitap-audit --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
-    case "$status" in *_IN_PROGRESS | "") sleep 0.5 ;; *) break ;; esac
-  done
   if [ "$status" != CREATE_COMPLETE ]; then
     fail "audit-export stack status $status" "$("${aws[@]}" cloudformation describe-stack-events --stack-name apitap-audit \
       --query 'StackEvents[?contains(ResourceStatus, `FAILED`)].[LogicalResourceId,ResourceStatusReason]' --output text 2>&1 | head -5)"

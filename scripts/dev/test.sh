@@ -24,10 +24,18 @@ run_swift() {
   local status=0 passed failed
   echo "== swift test (unit and integration tests)"
   (cd "$root" && swift build --build-tests) >"$logs/swift-build.log" 2>&1 || { tail -40 "$logs/swift-build.log"; record swift-build 1 0 1; return; }
-  (cd "$root" && swift test --skip-build 2>&1) | tee "$logs/swift.log" | grep -E "✘|Test run with|error:" || true
+  rm -f "$logs"/swift*.xml
+  (cd "$root" && swift test --skip-build --xunit-output "$logs/swift.xml" 2>&1) | tee "$logs/swift.log" | grep -E "✘|Test run with|error:" || true
   status=${PIPESTATUS[0]}
-  passed=$(grep -cE "Test .* passed after" "$logs/swift.log" || true)
-  failed=$(grep -cE "Test .* failed after" "$logs/swift.log" || true)
+  # Counted from the xUnit report, not the console: console lines can be lost when the pipe is full.
+  local report="$logs/swift-swift-testing.xml"
+  if ! read -r passed failed < <(python3 - "$report" 2>/dev/null <<'PY'
+import sys, xml.etree.ElementTree as ET
+cases = list(ET.parse(sys.argv[1]).getroot().iter("testcase"))
+bad = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
+print(len(cases) - bad, bad)
+PY
+  ); then passed=0 failed=1; fi
   record swift "$status" "$passed" "$failed"
 }
 
