@@ -8,7 +8,9 @@ pids=()
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-  local pid
+  local pid f
+  # Servers started in subshells (parallel lanes) leave their PID in $work/*.pid: those are stopped too.
+  for f in "${work:?}"/*.pid; do [ -e "$f" ] && pids+=("$(<"$f")"); done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   # KEEP_TEST_WORK=1 keeps the scratch directory (logs, records) for a failure to be looked at.
@@ -18,6 +20,45 @@ trap cleanup EXIT
 
 pass() { passed=$((passed + 1)); echo "ok - $1"; }
 fail() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; return 0; }
+
+# Cases, one subshell each: run_case NAME FUNCTION runs FUNCTION with errexit in $CASE_DIR (its working directory;
+# fresh_case_dir makes a new one, steps of one scenario share it), output in a log beside it. The first failed
+# assertion (case_fail, assert_*) or command ends the case, so nothing after it can pass by accident. Prints and
+# counts "ok - NAME" or "not ok - NAME" with the log's last lines. CASE_FILTER runs only names that contain it.
+case_seq=0
+CASE_DIR=""
+fresh_case_dir() {
+  case_seq=$((case_seq + 1))
+  CASE_DIR="${work:?}/case-$BASHPID-$case_seq"
+  mkdir -p "$CASE_DIR"
+}
+run_case() {
+  local name=$1 fn=$2 rc t0=$SECONDS log errexit=false
+  if [ -n "${CASE_FILTER:-}" ] && [[ $name != *"$CASE_FILTER"* ]]; then return 0; fi
+  [ -n "$CASE_DIR" ] || fresh_case_dir
+  case_seq=$((case_seq + 1))
+  log="$CASE_DIR-$case_seq.log"
+  [[ $- == *e* ]] && errexit=true
+  set +e
+  (
+    set -euo pipefail
+    cd "$CASE_DIR"
+    "$fn"
+  ) >"$log" 2>&1
+  rc=$?
+  if $errexit; then set -e; fi
+  if [ "$rc" -eq 0 ]; then
+    pass "$name ($((SECONDS - t0)) s)"
+  else
+    local lines=()
+    mapfile -t lines < <(tail -n 40 "$log")
+    fail "$name ($((SECONDS - t0)) s)" "${lines[@]/#/| }"
+  fi
+}
+case_fail() { echo "ASSERTION FAILED: $*" >&2; exit 1; }
+assert_eq() { [[ $1 == "$2" ]] || case_fail "$3: expected '$2', got '$1'"; }
+assert_contains() { [[ $1 == *"$2"* ]] || case_fail "$3: output does not contain '$2'"; }
+assert_not_contains() { [[ $1 != *"$2"* ]] || case_fail "$3: output contains '$2'"; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -56,14 +97,16 @@ make_ca() {
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
 }
 
-# start_moto: moto_server on a free loopback port, in this shell (never in $(...): its PID must reach the cleanup
-# list); exports the AWS settings that point at it. Output in $work/moto.log.
+# start_moto [NAME]: moto_server on a free loopback port, in this shell (never in $(...): its PID must reach the
+# cleanup list; in a subshell it is left in $work/moto-NAME.pid); exports the AWS settings that point at it. Output
+# in $work/moto[-NAME].log.
 start_moto() {
-  local port
+  local port suffix=${1:+-$1}
   port=$(free_port)
-  moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+  moto_server -H 127.0.0.1 -p "$port" >"$work/moto$suffix.log" 2>&1 &
   pids+=("$!")
-  wait_for_port "$port" || { echo "moto_server did not start" >&2; return 1; }
+  [ -z "$suffix" ] || echo "$!" >"$work/moto$suffix.pid"
+  wait_for_port "$port" || { echo "moto_server did not start: $(tail -5 "$work/moto$suffix.log")" >&2; return 1; }
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 }
 
