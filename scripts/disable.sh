@@ -16,7 +16,8 @@ main() {
   if ((${#EXTRA_ARGS[@]})); then
     usage_common ""
     log "With ENABLE_REST_APIS or ENABLE_HTTP_APIS false in the .env, that kind stops being collected;"
-    log "with both false, every instance and the StackSet are deleted (the artifacts stay; teardown.sh removes them)."
+    log "with both false, every instance and the StackSet are deleted (the artifacts stay; teardown.sh removes them),"
+    log "unless FLEX_SOURCE is on: then the StackSet stays for the Flex Gateway source with both kinds switched off."
     [[ ${EXTRA_ARGS[0]} == -h || ${EXTRA_ARGS[0]} == --help ]] && exit 0
     exit 2
   fi
@@ -35,7 +36,19 @@ main() {
     exit 0
   fi
 
+  local flex deployed_flex
+  flex=$(cfg FLEX_SOURCE none)
+  deployed_flex=$(jq -r '.StackSet.Parameters[]? | select(.ParameterKey == "FlexSource") | .ParameterValue' <<<"$desc")
+  if [[ $rest == false && $http == false && $flex != none ]]; then
+    # The functions also read Flex Gateway's lines: removing the StackSet would stop that too.
+    info "FLEX_SOURCE=$flex: the StackSet stays for the Flex Gateway source; REST and HTTP collection is switched off (set FLEX_SOURCE=none as well to remove the StackSet)"
+    update_kinds "$desc" "$rest" "$http"
+    return 0
+  fi
   if [[ $rest == false && $http == false ]]; then
+    if [[ -n $deployed_flex && $deployed_flex != none ]]; then
+      warn "StackSet $SS_NAME also collects Flex Gateway logs (FlexSource=$deployed_flex); with FLEX_SOURCE=none in $ENV_FILE that stops too"
+    fi
     confirm "Delete every instance of StackSet $SS_NAME (stacks not retained) and the StackSet itself?" ||
       die "cancelled; nothing was changed"
     delete_stack_set

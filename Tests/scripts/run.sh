@@ -124,6 +124,7 @@ lane_a() {
   independent_cases \
     "deploy-stack.sh: plain stack created, second run no-op, --delete|case_plain_stack" \
     "teardown after a partial failure|case_teardown_after_partial_failure" \
+    "disable.sh with both kinds off keeps the StackSet while FLEX_SOURCE is on; FLEX_SOURCE=none removes it|case_disable_keeps_flex" \
     "bad .env: missing file|case_bad_missing_file" \
     "bad .env: aws CLI missing from PATH|case_bad_aws_missing"
 }
@@ -188,7 +189,7 @@ main() {
   echo
   grep -h '^not ok - ' "$work"/lane-*.out | sed 's/^not ok - /failed: /' || true
   printf 'time: %ds\n' $((SECONDS - t0))
-  [ "$passed" -gt 0 ] || fail "no case ran"
+  [ $((passed + failed)) -gt 0 ] || fail "no case ran"
   summary
 }
 

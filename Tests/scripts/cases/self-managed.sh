@@ -160,3 +160,27 @@ case_teardown_after_partial_failure() {
   STATE=$(state)
   assert_eq "$(jq_state '.buckets | length')" 0 "buckets left"
 }
+
+# With the Flex Gateway source on, switching both API Gateway kinds off keeps the StackSet (its functions read
+# Flex's lines too); FLEX_SOURCE=none as well removes it.
+case_disable_keeps_flex() {
+  sm_prepare
+  local env="$CASE_DIR/flex.env" off="$CASE_DIR/flex-off.env" none="$CASE_DIR/none.env"
+  write_env "$env" FLEX_SOURCE=cloudwatch
+  write_env "$off" FLEX_SOURCE=cloudwatch ENABLE_REST_APIS=false ENABLE_HTTP_APIS=false
+  write_env "$none" FLEX_SOURCE=none ENABLE_REST_APIS=false ENABLE_HTTP_APIS=false
+  run_script enable.sh --env "$env" --yes
+  assert_eq "$RC" 0 "enable.sh with FLEX_SOURCE=cloudwatch"
+  run_script disable.sh --env "$off" --yes
+  assert_eq "$RC" 0 "disable.sh, both kinds off, Flex on"
+  assert_contains "$OUT" "the StackSet stays for the Flex Gateway source" "message"
+  STATE=$(state)
+  assert_eq "$(jq_state '.stacksets.apitap.parameters | [.EnableRestApis, .EnableHttpApis, .FlexSource] | join(" ")')" \
+    "false false cloudwatch" "parameters after disable"
+  assert_eq "$(jq_state '.stacksets.apitap.instances | length')" 4 "instances kept"
+  run_script disable.sh --env "$none" --yes
+  assert_eq "$RC" 0 "disable.sh, both kinds off, FLEX_SOURCE=none"
+  assert_contains "$OUT" "also collects Flex Gateway logs (FlexSource=cloudwatch)" "warning"
+  STATE=$(state)
+  assert_eq "$(jq_state '.stacksets | keys | length')" 0 "StackSets left"
+}
