@@ -9,7 +9,7 @@ HANDLER ?=
 SWIFT_BUILD := swift build
 RELEASE := swift build -c release --static-swift-stdlib
 
-.PHONY: help deps build test package invoke run bench fuzz lint clean
+.PHONY: help deps build test package invoke run bench fuzz lint clean fresh-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: ## Every test suite: Swift, the packaged zip (chroot, ministack), tick and
 	@scripts/dev/deps.sh all
 	@scripts/package/package.sh
 	@scripts/dev/test.sh
+
+fresh-check: ## make run and make test in a fresh Debian 12 root file system (debootstrap; root, network, ~40 min)
+	@scripts/dev/fresh-check.sh
 
 invoke: build ## Run one event locally: make invoke EVENT=events/health.json [HANDLER=health]
 	$$($(SWIFT_BUILD) --show-bin-path)/apitap invoke --event $(EVENT) $(if $(HANDLER),--handler $(HANDLER))
@@ -55,7 +58,7 @@ fuzz: ## libFuzzer over stitch, events and settings for FUZZ_SECONDS (default 60
 
 lint: ## shellcheck, cfn-lint, and no Foundation in product code
 	@scripts/dev/deps.sh all
-	shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/dev/*.sh scripts/package/*.sh Tests/lib.sh Tests/*/*.sh
+	shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/dev/*.sh scripts/package/*.sh Tests/lib.sh Tests/*/*.sh Tests/scripts/cases/*.sh
 	cfn-lint --include-checks I -- $$(for t in template/*.json; do jq -e 'has("Resources")' $$t >/dev/null 2>&1 && echo $$t; done)
 	@! grep -rn '^import Foundation$$' Sources || { echo "product code must not import Foundation (use FoundationEssentials at most)"; exit 1; }
 

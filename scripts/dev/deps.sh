@@ -3,7 +3,7 @@
 # the project's virtual environment `.venv/` (Debian's own Python refuses `pip install` outside one: PEP 668). The
 # Makefile puts `.venv/bin` first on PATH, so `python3`, `moto_server`, `cfn-lint` and `aws` in the tests are the ones
 # installed here.
-# Usage: scripts/dev/deps.sh [build|run|test|all]   (default: all; run = what `make run` needs: moto and jq)
+# Usage: scripts/dev/deps.sh [build|run|test|all]   (default: all; run = what `make run` needs: moto, jq and column)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,7 +12,8 @@ venv="$root/.venv"
 # build-essential, dpkg-dev and libssl-dev: scripts/package/build-curl.sh builds the packaged libcurl from Debian's source.
 # librelp-dev: the RELP sink's header at build time and librelp.so.0 (with its closure) for the package; rsyslog-relp: imrelp for its tests.
 apt_build=(libcurl4-openssl-dev zlib1g-dev librelp-dev zip unzip gzip ca-certificates binutils build-essential dpkg-dev libssl-dev)
-apt_test=(openssl jq shellcheck rsyslog rsyslog-gnutls rsyslog-relp procps)
+# curl: the suites ask the doubles for their counters; file: the package suite; bsdextrautils: column (tables).
+apt_test=(openssl jq shellcheck rsyslog rsyslog-gnutls rsyslog-relp procps curl file bsdextrautils)
 # python3-venv: Debian's python3 makes virtual environments only with it (a python3 from elsewhere has venv built in).
 apt_python=(python3 python3-venv)
 # Pinned: the versions the suites were last run with (a newer moto or cfn-lint can change answers or findings).
@@ -79,7 +80,7 @@ install_pip() {
 
 case "${1:-all}" in
   build) install_apt "${apt_build[@]}" ;;
-  run) install_apt "${apt_build[@]}" jq; install_pip "$pip_moto" ;;
+  run) install_apt "${apt_build[@]}" jq bsdextrautils; install_pip "$pip_moto" ;;
   test|all) install_apt "${apt_build[@]}" "${apt_test[@]}"; install_pip "${pip_test[@]}" ;;
   *) echo "usage: $0 [build|run|test|all]" >&2; exit 2 ;;
 esac

@@ -45,7 +45,7 @@ main() {
 show_transactions() {
   echo "-- $(wc -l <"$1") transactions:"
   jq -r '[.source.type, (.response.status // "-" | tostring), .request.method // "-", (.request.host // "") + (.request.path // ""),
-          (if .incomplete then "incomplete" else "" end), .id] | @tsv' "$1" | column -t -s $'\t'
+          (if .incomplete then "incomplete" else "" end), .id] | @tsv' "$1" | { column -t -s $'\t' 2>/dev/null || cat; }
 }
 
 show_summary() {
