@@ -326,7 +326,7 @@ import Testing
             _ = again
             #expect(replayed.map(\.id) == refused.map(\.id), "cut \(cut): the replay gives what the refused delivery gave")
             #expect(before + replayed.map(\.id) == expected, "cut \(cut): the same as without a rollback")
-            #expect(s.tombstones.count == min(options.maxTombstones, s.tombstoneQueue.count - s.tombstoneHead))
+            #expect(s.tombstones.count == min(options.maxTombstones, s.tombstones.queued))
         }
     }
 }

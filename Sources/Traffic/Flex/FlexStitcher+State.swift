@@ -38,10 +38,10 @@ extension FlexStitcher {
         w.endArray()
         w.key("emitted")
         w.beginArray()
-        for i in tombstoneHead..<tombstoneQueue.count where tombstones.contains(tombstoneQueue[i].key) {
+        for entry in tombstones.remembered {
             w.beginArray()
-            w.string(tombstoneQueue[i].key.string)
-            w.int(tombstoneQueue[i].at)
+            w.string(entry.key.string)
+            w.int(entry.at)
             w.endArray()
         }
         w.endArray()

@@ -51,9 +51,7 @@ public struct FlexStitcher: Sendable {
     var requests: [RequestIDKey: FlexPending] = [:]
     var held: [(key: RequestIDKey, generation: UInt32, completedAt: Int64)] = []
     var heldHead = 0
-    var tombstones: Set<RequestIDKey> = []
-    var tombstoneQueue: [(key: RequestIDKey, at: Int64)] = []
-    var tombstoneHead = 0
+    var tombstones = Tombstones<RequestIDKey>()
     var maxTimestamp = Int64.min
     var generation: UInt32 = 0
 
@@ -262,22 +260,10 @@ public struct FlexStitcher: Sendable {
         emit(transaction)
     }
 
-    mutating func remember(_ key: RequestIDKey, at timestamp: Int64) {
-        if tombstones.insert(key).inserted { tombstoneQueue.append((key, timestamp)) }
-    }
+    mutating func remember(_ key: RequestIDKey, at timestamp: Int64) { tombstones.insert(key, at: timestamp) }
 
     mutating func evictTombstones() {
-        let cutoff = maxTimestamp &- options.tombstoneRetentionMs
-        while tombstoneHead < tombstoneQueue.count {
-            let entry = tombstoneQueue[tombstoneHead]
-            guard entry.at < cutoff || tombstoneQueue.count - tombstoneHead > options.maxTombstones else { break }
-            tombstones.remove(entry.key)
-            tombstoneHead += 1
-        }
-        if tombstoneHead > 1024, tombstoneHead * 2 > tombstoneQueue.count {
-            tombstoneQueue.removeFirst(tombstoneHead)
-            tombstoneHead = 0
-        }
+        tombstones.evict(newest: maxTimestamp, retentionMs: options.tombstoneRetentionMs, maxCount: options.maxTombstones)
     }
 
     /// Keys in a deterministic order (first line time, request id), so flushed output is reproducible.

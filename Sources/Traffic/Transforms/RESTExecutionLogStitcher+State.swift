@@ -61,9 +61,7 @@ extension RESTExecutionLogStitcher {
         w.endArray()
         w.key("emitted")
         w.beginArray()
-        for i in tombstoneHead..<tombstoneQueue.count {
-            let entry = tombstoneQueue[i]
-            guard tombstones.contains(entry.key) else { continue }
+        for entry in tombstones.remembered {
             w.beginArray()
             w.string(streams[Int(entry.key.stream)].name.rawValue)
             w.string(entry.key.id.string)

@@ -50,16 +50,12 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
     var streams: [StreamState] = []
     var streamIndex: [LogStreamName: Int32] = [:]
     var requests: [RequestKey: PendingRequest] = [:]
-    var tombstones: Set<RequestKey> = []
-    var tombstoneQueue: [(key: RequestKey, at: Int64)] = []
-    var tombstoneHead = 0
+    var tombstones = Tombstones<RequestKey>()
     var maxTimestamp = Int64.min
     /// Finished requests are kept in `deferred` instead of being built and emitted (`apitap stitch` builds them on
     /// another thread with a copy of this stitcher's settings: `build` reads nothing that changes).
     var deferBuilding = false
     var deferred: [DeferredTransaction] = []
-    /// While a `Mark` is open the tombstone queue is not compacted, so `rollBack` can find what was evicted.
-    var markOpen = false
     var generation: UInt32 = 0
     let fallbackHost: String?
 
@@ -226,22 +222,10 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
         emit(build(pending, incomplete: flagged, streamName: streamName))
     }
 
-    mutating func remember(_ key: RequestKey, at timestamp: Int64) {
-        if tombstones.insert(key).inserted { tombstoneQueue.append((key, timestamp)) }
-    }
+    mutating func remember(_ key: RequestKey, at timestamp: Int64) { tombstones.insert(key, at: timestamp) }
 
     mutating func evictTombstones() {
-        let cutoff = maxTimestamp &- options.tombstoneRetentionMs
-        while tombstoneHead < tombstoneQueue.count {
-            let entry = tombstoneQueue[tombstoneHead]
-            guard entry.at < cutoff || tombstoneQueue.count - tombstoneHead > options.maxTombstones else { break }
-            tombstones.remove(entry.key)
-            tombstoneHead += 1
-        }
-        if !markOpen, tombstoneHead > 1024, tombstoneHead * 2 > tombstoneQueue.count {
-            tombstoneQueue.removeFirst(tombstoneHead)
-            tombstoneHead = 0
-        }
+        tombstones.evict(newest: maxTimestamp, retentionMs: options.tombstoneRetentionMs, maxCount: options.maxTombstones)
     }
 
     // MARK: rolling back one delivery
@@ -253,8 +237,7 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
         fileprivate let streams: [StreamState]
         fileprivate let streamIndex: [LogStreamName: Int32]
         fileprivate let requests: [RequestKey: PendingRequest]
-        fileprivate let queueCount: Int
-        fileprivate let head: Int
+        fileprivate let tombstones: Tombstones<RequestKey>.Mark
         fileprivate let maxTimestamp: Int64
         fileprivate let generation: UInt32
         fileprivate let counters: TrafficCounters
@@ -262,32 +245,25 @@ public struct RESTExecutionLogStitcher<Format: ExecutionLogFormat>: Sendable {
 
     /// Starts a span of work that `rollBack(to:)` can undo; `commit()` ends it.
     public mutating func mark() -> Mark {
-        markOpen = true
-        return Mark(streams: streams, streamIndex: streamIndex, requests: requests, queueCount: tombstoneQueue.count,
-                    head: tombstoneHead, maxTimestamp: maxTimestamp, generation: generation, counters: counters)
+        Mark(streams: streams, streamIndex: streamIndex, requests: requests, tombstones: tombstones.mark(),
+             maxTimestamp: maxTimestamp, generation: generation, counters: counters)
     }
 
     /// Keeps what was done since `mark()`.
     public mutating func commit() {
-        markOpen = false
+        tombstones.commit()
         evictTombstones()
     }
 
     /// Undoes everything since `mark`: the stitcher is as it was then.
     public mutating func rollBack(to mark: Mark) {
-        // Ids remembered since the mark and still remembered are forgotten; those evicted since the mark that were
-        // remembered before it come back (an id evicted and remembered again is handled by the order of the two).
-        for entry in tombstoneQueue[max(mark.queueCount, tombstoneHead)...] { tombstones.remove(entry.key) }
-        for entry in tombstoneQueue[mark.head..<min(tombstoneHead, mark.queueCount)] { tombstones.insert(entry.key) }
-        tombstoneQueue.removeSubrange(mark.queueCount...)
-        tombstoneHead = mark.head
+        tombstones.rollBack(to: mark.tombstones)
         streams = mark.streams
         streamIndex = mark.streamIndex
         requests = mark.requests
         maxTimestamp = mark.maxTimestamp
         generation = mark.generation
         counters = mark.counters
-        markOpen = false
     }
 
     /// Keys in a deterministic order (first line time, stream name, request id), so flushed output is reproducible.
@@ -315,12 +291,6 @@ extension RESTExecutionLogStitcher where Format == TextExecutionLogFormat {
 struct StreamState: Sendable {
     var name: LogStreamName
     var maxTimestamp = Int64.min
-    /// Finished requests are kept in `deferred` instead of being built and emitted (`apitap stitch` builds them on
-    /// another thread with a copy of this stitcher's settings: `build` reads nothing that changes).
-    var deferBuilding = false
-    var deferred: [DeferredTransaction] = []
-    /// While a `Mark` is open the tombstone queue is not compacted, so `rollBack` can find what was evicted.
-    var markOpen = false
     /// Completed requests waiting for trailers, in completion order.
     var held: [HeldEntry] = []
     var heldHead = 0
