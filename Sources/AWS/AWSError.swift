@@ -1,4 +1,5 @@
 // A failed AWS call, typed: which service and operation, which status and error code, and whether to retry.
+import Core
 import HTTP
 
 /// What went wrong with an AWS call, for the operator and for retry decisions. `message` is at most the first
@@ -65,8 +66,9 @@ public struct AWSError: Error, Sendable, CustomStringConvertible {
         let body = response.body
         let first = body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 })
         if first == UInt8(ascii: "{") {
-            var scanner = JSONScanner(body)
-            if let fields = try? scanner.topLevelStrings(["__type", "code", "Code", "message", "Message", "errorMessage"]) {
+            if let fields = try? JSONScanner.scan(body, { (scanner: inout JSONScanner) throws(JSONParseError) in
+                try scanner.topLevelStrings(["__type", "code", "Code", "message", "Message", "errorMessage"])
+            }) {
                 if code.isEmpty { code = cleanCode(fields["__type"] ?? fields["code"] ?? fields["Code"] ?? "") }
                 message = fields["message"] ?? fields["Message"] ?? fields["errorMessage"] ?? ""
             }

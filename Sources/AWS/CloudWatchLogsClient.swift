@@ -90,18 +90,18 @@ public struct CloudWatchLogsClient: Sendable {
     }
 
     /// Decodes a page straight from the bytes: no intermediate tree for up to 10,000 events.
-    static func decodeFilterLogEvents(_ bytes: [UInt8]) throws(JSONScanError) -> FilterLogEventsPage {
-        var scanner = JSONScanner(bytes)
+    static func decodeFilterLogEvents(_ bytes: [UInt8]) throws(JSONParseError) -> FilterLogEventsPage {
         var page = FilterLogEventsPage(events: [], nextToken: nil)
-        try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONScanError) in
+        try JSONScanner.scan(bytes) { (scanner: inout JSONScanner) throws(JSONParseError) in
+        try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONParseError) in
             switch key {
             case "events":
                 if s.isNull() { return }
-                try s.forEachElement { (s: inout JSONScanner) throws(JSONScanError) in
+                try s.forEachElement { (s: inout JSONScanner) throws(JSONParseError) in
                     var event = LogEvent(logStreamName: "", timestamp: EpochMillis(0), message: "",
                                          ingestionTime: EpochMillis(0), eventId: "")
                     var sawId = false
-                    try s.forEachMember { (s: inout JSONScanner, key: String) throws(JSONScanError) in
+                    try s.forEachMember { (s: inout JSONScanner, key: String) throws(JSONParseError) in
                         switch key {
                         case "logStreamName": event.logStreamName = try s.readStringOrNull() ?? ""
                         case "timestamp": event.timestamp = EpochMillis(s.isNull() ? 0 : try s.readInt64())
@@ -123,6 +123,7 @@ public struct CloudWatchLogsClient: Sendable {
             }
         }
         try scanner.finish()
+        }
         if page.nextToken?.isEmpty == true { page.nextToken = nil }
         return page
     }

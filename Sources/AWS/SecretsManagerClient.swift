@@ -26,11 +26,12 @@ public struct SecretsManagerClient: Sendable {
         let body = try await aws.jsonCall(.secretsManager, targetPrefix: "secretsmanager", operation: "GetSecretValue",
                                           body: w.bytes, deadline: deadline)
         // Only the one member is read; the parse error (if any) carries an offset, never the content.
-        var scanner = JSONScanner(body)
         var secret: String?
         do {
-            try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONScanError) in
-                if key == "SecretString" { secret = try s.readStringOrNull() } else { try s.skipValue() }
+            try JSONScanner.scan(body) { (scanner: inout JSONScanner) throws(JSONParseError) in
+                try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONParseError) in
+                    if key == "SecretString" { secret = try s.readStringOrNull() } else { try s.skipValue() }
+                }
             }
         } catch {
             throw AWSError.invalidResponse(.secretsManager, "GetSecretValue", "the answer is not JSON (at byte \(error.offset))")

@@ -175,128 +175,32 @@ public struct AuditPage: Sendable {
     public var cursor: String?
     public var total: Int64?
 
-    /// Finds `data` and `cursor` at the top level without re-serialising the entries.
-    public static func decode(_ body: [UInt8]) throws(AuditParseError) -> AuditPage {
-        do { return try decodeSpans(body) } catch let e as AuditParseError { throw e } catch {
-            throw AuditParseError(offset: 0, reason: "\(error)")
-        }
-    }
-
-    static func decodeSpans(_ body: [UInt8]) throws -> AuditPage {
+    /// Finds `data` and `cursor` at the top level without re-serialising the entries: each entry's bytes as sent, even
+    /// one that is not valid JSON (the export flags and counts it).
+    public static func decode(_ body: [UInt8]) throws(JSONParseError) -> AuditPage {
         var page = AuditPage(entries: [], cursor: nil, total: nil)
-        var s = SpanScanner(bytes: body)
-        try s.expect(UInt8(ascii: "{"))
-        if s.peek() == UInt8(ascii: "}") { return page }
-        while true {
-            let keyRange = try s.skipValue()
-            guard body[keyRange.lowerBound] == UInt8(ascii: "\"") else { throw s.error("member name expected") }
-            let key = try JSONReader.parse(body[keyRange]).stringValue ?? ""
-            try s.expect(UInt8(ascii: ":"))
-            switch key {
-            case "data":
-                if s.peek() == UInt8(ascii: "[") {
-                    s.position += 1
-                    if s.peek() == UInt8(ascii: "]") { s.position += 1 } else {
-                        while true {
-                            let r = try s.skipValue()
-                            page.entries.append(Array(body[r]))
-                            let c = s.peek()
-                            s.position += 1
-                            if c == UInt8(ascii: "]") { break }
-                            guard c == UInt8(ascii: ",") else { throw s.error("',' or ']' expected in data") }
-                        }
+        try JSONScanner.scan(body) { (s: inout JSONScanner) throws(JSONParseError) in
+            try s.forEachMember { (s: inout JSONScanner, key: String) throws(JSONParseError) in
+                switch key {
+                case "data":
+                    if s.isNull() { return }
+                    guard s.peek() == UInt8(ascii: "[") else { throw s.error("data is not an array") }
+                    try s.forEachElement { (s: inout JSONScanner) throws(JSONParseError) in
+                        page.entries.append(Array(UnsafeRawBufferPointer(rebasing: s.buffer[try s.rawValueRange()])))
                     }
-                } else {
-                    let r = try s.skipValue()
-                    guard try JSONReader.parse(body[r]).isNull else { throw s.error("data is not an array") }
+                case "cursor":
+                    // A cursor that is not a string (or is empty) is no cursor: the export stops paging.
+                    if s.peek() == UInt8(ascii: "\""), case let c = try s.readString(), !c.isEmpty { page.cursor = c } else { try s.skipValue() }
+                case "total":
+                    // Informational: a total that is not an integer is left out.
+                    let start = s.position
+                    if let total = try? s.readInt64() { page.total = total } else { s.position = start; try s.skipValue() }
+                default:
+                    try s.skipValue()
                 }
-            case "cursor":
-                let r = try s.skipValue()
-                let v = try JSONReader.parse(body[r])
-                if let c = v.stringValue, !c.isEmpty { page.cursor = c }
-            case "total":
-                let r = try s.skipValue()
-                page.total = try JSONReader.parse(body[r]).int64Value
-            default:
-                _ = try s.skipValue()
             }
-            let c = s.peek()
-            s.position += 1
-            if c == UInt8(ascii: "}") { break }
-            guard c == UInt8(ascii: ",") else { throw s.error("',' or '}' expected") }
+            try s.finish()
         }
-        s.skipWhitespace()
-        guard s.position == body.count else { throw s.error("trailing characters after the answer") }
         return page
-    }
-}
-
-/// Finds where values begin and end, without building them (strings are validated by JSONReader afterwards).
-public struct AuditParseError: Error, Sendable, CustomStringConvertible {
-    public let offset: Int
-    public let reason: String
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
-}
-
-struct SpanScanner {
-    let bytes: [UInt8]
-    var position = 0
-
-    func error(_ reason: String) -> AuditParseError { AuditParseError(offset: position, reason: reason) }
-
-    mutating func skipWhitespace() {
-        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
-    }
-
-    mutating func peek() -> UInt8? {
-        skipWhitespace()
-        return position < bytes.count ? bytes[position] : nil
-    }
-
-    mutating func expect(_ b: UInt8) throws(AuditParseError) {
-        guard peek() == b else { throw error("'\(Character(Unicode.Scalar(b)))' expected") }
-        position += 1
-    }
-
-    /// Skips one value (nested structures iteratively, so depth cannot exhaust the stack); returns its byte range.
-    mutating func skipValue() throws(AuditParseError) -> Range<Int> {
-        guard let first = peek() else { throw error("unexpected end of input") }
-        let start = position
-        var depth = 0
-        repeat {
-            guard position < bytes.count else { throw error("unexpected end of input") }
-            let b = bytes[position]
-            switch b {
-            case UInt8(ascii: "\""):
-                position += 1
-                while true {
-                    guard position < bytes.count else { throw error("unterminated string") }
-                    let c = bytes[position]
-                    if c == UInt8(ascii: "\\") { position += 2; continue }
-                    position += 1
-                    if c == UInt8(ascii: "\"") { break }
-                }
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                position += 1
-                guard depth <= JSONReader.maxDepth else { throw error("nested too deeply") }
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-                position += 1
-                guard depth >= 0 else { throw error("unbalanced brackets") }
-            default:
-                if depth == 0 {
-                    // A scalar at the top: runs to the next delimiter.
-                    while position < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) {
-                        position += 1
-                    }
-                } else {
-                    position += 1
-                }
-            }
-        } while depth > 0
-        _ = first
-        guard position > start, position <= bytes.count else { throw error("empty value") }
-        return start..<position
     }
 }

@@ -55,9 +55,10 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
+/// JSON into a `JSONValue` tree, with `JSONScanner`'s primitives.
 public enum JSONReader {
     /// Nesting limit: our documents are shallow, and an unbounded recursion would let input crash us.
-    public static let maxDepth = 256
+    public static let maxDepth = JSONScanner.maxDepth
 
     public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         try bytes.withUnsafeBytes { buffer in Result { () throws(JSONParseError) in try parse(buffer) } }.get()
@@ -72,125 +73,12 @@ public enum JSONReader {
     }
 
     public static func parse(_ buffer: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
-        var parser = Parser(buffer: buffer)
-        parser.skipWhitespace()
-        let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        guard parser.position == buffer.count else { throw parser.error("trailing characters after the value") }
+        var scanner = JSONScanner(buffer: buffer)
+        scanner.skipWhitespace()
+        let value = try scanner.value(depth: 0)
+        scanner.skipWhitespace()
+        guard scanner.position == buffer.count else { throw scanner.error("trailing characters after the value") }
         return value
-    }
-
-    private struct Parser {
-        let buffer: UnsafeRawBufferPointer
-        var position = 0
-
-        init(buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
-
-        func error(_ reason: String) -> JSONParseError { JSONParseError(offset: position, reason: reason) }
-
-        mutating func skipWhitespace() {
-            while position < buffer.count {
-                switch buffer[position] {
-                case 0x20, 0x09, 0x0A, 0x0D: position += 1
-                default: return
-                }
-            }
-        }
-
-        mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
-            guard depth < JSONReader.maxDepth else { throw error("nesting deeper than \(JSONReader.maxDepth)") }
-            guard position < buffer.count else { throw error("unexpected end of input") }
-            switch buffer[position] {
-            case UInt8(ascii: "{"): return try object(depth: depth)
-            case UInt8(ascii: "["): return try array(depth: depth)
-            case UInt8(ascii: "\""): return .string(try string())
-            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-            case UInt8(ascii: "n"): try literal("null"); return .null
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
-            default: throw error("unexpected character")
-            }
-        }
-
-        mutating func literal(_ word: StaticString) throws(JSONParseError) {
-            let count = word.utf8CodeUnitCount
-            guard buffer.count - position >= count else { throw error("unexpected end of input") }
-            let expected = UnsafeRawBufferPointer(start: word.utf8Start, count: count)
-            for i in 0..<count where buffer[position + i] != expected[i] { throw error("invalid literal") }
-            position += count
-        }
-
-        mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
-            position += 1
-            var members: [(key: String, value: JSONValue)] = []
-            skipWhitespace()
-            if position < buffer.count, buffer[position] == UInt8(ascii: "}") { position += 1; return .object(JSONObject(members)) }
-            while true {
-                skipWhitespace()
-                guard position < buffer.count, buffer[position] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-                let key = try string()
-                skipWhitespace()
-                guard position < buffer.count, buffer[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
-                position += 1
-                skipWhitespace()
-                members.append((key, try value(depth: depth + 1)))
-                skipWhitespace()
-                guard position < buffer.count else { throw error("unexpected end of input") }
-                if buffer[position] == UInt8(ascii: ",") { position += 1; continue }
-                if buffer[position] == UInt8(ascii: "}") { position += 1; return .object(JSONObject(members)) }
-                throw error("expected ',' or '}'")
-            }
-        }
-
-        mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
-            position += 1
-            var elements: [JSONValue] = []
-            skipWhitespace()
-            if position < buffer.count, buffer[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
-            while true {
-                skipWhitespace()
-                elements.append(try value(depth: depth + 1))
-                skipWhitespace()
-                guard position < buffer.count else { throw error("unexpected end of input") }
-                if buffer[position] == UInt8(ascii: ",") { position += 1; continue }
-                if buffer[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
-                throw error("expected ',' or ']'")
-            }
-        }
-
-        mutating func number() throws(JSONParseError) -> JSONValue {
-            let start = position
-            var isInteger = true
-            if buffer[position] == UInt8(ascii: "-") { position += 1 }
-            let digitsStart = position
-            while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
-            guard position > digitsStart else { throw error("expected digits") }
-            if buffer[digitsStart] == 0x30, position - digitsStart > 1 { throw error("leading zero") }
-            if position < buffer.count, buffer[position] == UInt8(ascii: ".") {
-                isInteger = false
-                position += 1
-                let fractionStart = position
-                while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
-                guard position > fractionStart else { throw error("expected fraction digits") }
-            }
-            if position < buffer.count, buffer[position] | 0x20 == UInt8(ascii: "e") {
-                isInteger = false
-                position += 1
-                if position < buffer.count, buffer[position] == UInt8(ascii: "+") || buffer[position] == UInt8(ascii: "-") { position += 1 }
-                let exponentStart = position
-                while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
-                guard position > exponentStart else { throw error("expected exponent digits") }
-            }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
-            if isInteger, let exact = Int64(text) { return .int(exact) }
-            guard let double = Double(text) else { throw error("number out of range") }
-            return .double(double)
-        }
-
-        mutating func string() throws(JSONParseError) -> String {
-            position += 1
-            return try JSONString.decode(buffer, at: &position)
-        }
     }
 }
 

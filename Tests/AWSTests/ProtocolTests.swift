@@ -75,7 +75,7 @@ import Testing
                       #"{"events":"x"}"#, #"{"nextToken":"a" "b"}"#, #"{"events":[]} trailing"#,
                       String(repeating: "[", count: 500), #"{"events":[{"eventId":"1","timestamp":99999999999999999999}]}"#])
     func malformedPagesAreErrors(_ text: String) {
-        #expect(throws: JSONScanError.self) { try CloudWatchLogsClient.decodeFilterLogEvents(Array(text.utf8)) }
+        #expect(throws: JSONParseError.self) { try CloudWatchLogsClient.decodeFilterLogEvents(Array(text.utf8)) }
     }
 
     @Test func aFullSizePageDecodes() throws {

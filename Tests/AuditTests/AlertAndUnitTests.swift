@@ -140,8 +140,8 @@ func entry(_ text: String) throws -> AuditEntry { try AuditEntry(raw: Array(text
         #expect(page.cursor == "abc" && page.total == 2)
         let last = try AuditPage.decode(Array("{\"data\":[],\"cursor\":null}".utf8))
         #expect(last.entries.isEmpty && last.cursor == nil)
-        #expect(throws: AuditParseError.self) { try AuditPage.decode(Array("{\"data\":[{\"a\":1}".utf8)) }
-        #expect(throws: AuditParseError.self) { try AuditPage.decode(Array("{\"data\":{}}".utf8)) }
+        #expect(throws: JSONParseError.self) { try AuditPage.decode(Array("{\"data\":[{\"a\":1}".utf8)) }
+        #expect(throws: JSONParseError.self) { try AuditPage.decode(Array("{\"data\":{}}".utf8)) }
     }
 
     @Test func startsAndDurations() {
