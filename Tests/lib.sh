@@ -97,10 +97,12 @@ make_ca() {
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf) >/dev/null 2>&1
 }
 
-# start_moto [NAME]: moto_server on a free loopback port, in this shell (never in $(...): its PID must reach the
-# cleanup list; in a subshell it is left in $work/moto-NAME.pid); exports the AWS settings that point at it. Output
-# in $work/moto[-NAME].log.
-start_moto() {
+# start_moto: moto_server on a free loopback port, in this shell (never in $(...): its PID must reach the cleanup
+# list); exports the AWS settings that point at it. Output in $work/moto.log. start_named_moto NAME: the same for one
+# of several (parallel lanes): output in $work/moto-NAME.log, and its PID also in $work/moto-NAME.pid, so that one
+# started in a subshell is stopped too.
+start_moto() { start_named_moto ""; }
+start_named_moto() {
   local port suffix=${1:+-$1}
   port=$(free_port)
   moto_server -H 127.0.0.1 -p "$port" >"$work/moto$suffix.log" 2>&1 &

@@ -10,8 +10,6 @@ import Traffic
 /// CloudFormation would then wait an hour for the resource. Configuration problems are found per invocation and
 /// answered: FAILED for Create and Update, SUCCESS with a note for Delete (a Delete must not block deleting the stack).
 struct EnableLoggingHandler: LambdaHandler {
-    static let defaultPhysicalResourceId = "apitap-stage-logging"
-
     let environment: [String: String]
     let http: HTTPClient
 
@@ -52,48 +50,8 @@ struct EnableLoggingHandler: LambdaHandler {
     }
 
     func run(_ request: CustomResourceEvent, deadline: Deadline, logger: Logger) async -> (CustomResourceResponse, StageLoggingOutcome) {
-        let physicalId = request.physicalResourceId ?? Self.defaultPhysicalResourceId
-        func answer(_ success: Bool, _ reason: String, _ outcome: StageLoggingOutcome = StageLoggingOutcome(),
-                    data: [(String, String)] = []) -> (CustomResourceResponse, StageLoggingOutcome) {
-            (CustomResourceResponse(success: success, reason: reason, physicalResourceId: physicalId, event: request, data: data), outcome)
-        }
-        let parsed = StageLoggingSettings.parse(request.properties)
-        let aws: AWSClient?
-        let awsProblem: String
-        do {
-            aws = try AWSClient.fromEnvironment(environment, http: http)
-            awsProblem = ""
-        } catch {
-            aws = nil
-            awsProblem = error.description
-        }
-        let manager = aws.map { StageLoggingManager(backend: AWSStageLoggingBackend($0), logger: logger) }
-
-        switch request.requestType {
-        case .create, .update:
-            guard var settings = parsed.settings else {
-                return answer(false, "invalid properties: " + parsed.problems.joined(separator: "; "))
-            }
-            guard let manager, let aws else { return answer(false, "AWS settings of the function: \(awsProblem)") }
-            do { try await settings.resolveAPIList(region: aws.region, backend: manager.backend, deadline: deadline) } catch {
-                return answer(false, "ApiList: \(error)")
-            }
-            let previous = request.requestType == .update ? StageLoggingSettings.parse(request.oldProperties).location : nil
-            let outcome = await manager.apply(settings, previousLocation: previous, deadline: deadline)
-            let data = [("StagesTurnedOn", String(outcome.enabled.count)), ("StagesAlreadyOn", String(outcome.alreadyOn)),
-                        ("StagesRestored", String(outcome.restored.count)),
-                        ("PreviousSettings", "s3://\(settings.stateBucket)/\(settings.stateKey)")]
-            return answer(outcome.failures.isEmpty, outcome.summary(), outcome, data: data)
-        case .delete:
-            guard let location = parsed.location else {
-                return answer(true, "nothing restored: the properties do not say where the previous settings are ("
-                              + parsed.problems.joined(separator: "; ") + ")")
-            }
-            guard let manager else { return answer(true, "nothing restored: AWS settings of the function: \(awsProblem)") }
-            let outcome = await manager.restoreAll(bucket: location.bucket, key: location.key, deadline: deadline)
-            let reason = outcome.failures.isEmpty ? outcome.summary()
-                : "deleted, but not everything was restored (see the function's log and the record in S3): " + outcome.summary()
-            return answer(true, reason, outcome, data: [("StagesRestored", String(outcome.restored.count))])
-        }
+        let aws: Result<AWSClient, ConfigurationProblems>
+        do { aws = .success(try AWSClient.fromEnvironment(environment, http: http)) } catch { aws = .failure(error) }
+        return await StageLoggingResource.run(request, aws: aws, deadline: deadline, logger: logger)
     }
 }

@@ -102,7 +102,7 @@ done
 
 # Two lanes, each with its own moto_server, run side by side (the aws CLI costs ~0.5 s of CPU per call).
 lane_a() {
-  start_moto a || return 1
+  start_named_moto a || return 1
   test_env
   fresh_case_dir
   run_case "cfn-lint: every template, no errors or warnings" case_cfn_lint
@@ -130,7 +130,7 @@ lane_a() {
 }
 
 lane_b() {
-  start_moto b || return 1
+  start_named_moto b || return 1
   test_env
   independent_cases \
     "service-managed: OU target, filter NONE|case_org_none" \
