@@ -11,8 +11,7 @@ public enum AuditSetup {
                                 defaultStateURI: StateURI? = nil, settings: AuditExportSettings? = nil,
                                 rateWindow: Duration = .seconds(60)) throws(ConfigurationProblems) -> AuditExporter {
         var problems: [String] = []
-        let http: HTTPClient
-        do { http = try HTTPClient() } catch { throw ConfigurationProblems(["cannot start the HTTP client: \(error)"]) }
+        let http = try HTTPClient.configured(environment: env)
 
         // AWS is needed only for a secret ARN, an S3 sink or S3 state.
         let state = config.stateURI ?? defaultStateURI

@@ -160,7 +160,7 @@ public struct JSONScanner {
             try forEachElement { (s: inout JSONScanner) throws(JSONParseError) in try s.skipValue(depth: depth + 1) }
         case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try readBool()
         case UInt8(ascii: "n"): guard isNull() else { throw error("invalid literal") }
-        case UInt8(ascii: "-"), 0x30...0x39: _ = try number()
+        case UInt8(ascii: "-"), 0x30...0x39: _ = try numberToken()
         default: throw error("unexpected character")
         }
     }
@@ -317,6 +317,15 @@ public struct JSONScanner {
 
     /// A number by the JSON grammar: an integer when it is one and fits, else a double.
     mutating func number() throws(JSONParseError) -> JSONValue {
+        let (range, isInteger) = try numberToken()
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[range]), as: UTF8.self)
+        if isInteger, let exact = Int64(text) { return .int(exact) }
+        guard let double = Double(text) else { throw error("number out of range") }
+        return .double(double)
+    }
+
+    /// Where a number lies, checked by the JSON grammar (nothing converted), and whether it is written as an integer.
+    mutating func numberToken() throws(JSONParseError) -> (range: Range<Int>, isInteger: Bool) {
         let start = position
         var isInteger = true
         if buffer[position] == UInt8(ascii: "-") { position += 1 }
@@ -339,9 +348,6 @@ public struct JSONScanner {
             while position < buffer.count, buffer[position] >= 0x30, buffer[position] <= 0x39 { position += 1 }
             guard position > exponentStart else { throw error("expected exponent digits") }
         }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
-        if isInteger, let exact = Int64(text) { return .int(exact) }
-        guard let double = Double(text) else { throw error("number out of range") }
-        return .double(double)
+        return (start..<position, isInteger)
     }
 }

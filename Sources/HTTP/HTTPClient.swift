@@ -11,10 +11,20 @@ public final class HTTPClient: Sendable {
     /// At DEBUG, each request: method, scheme, host and path (never the query, headers or body), status or error, time.
     private let logger: Logger?
 
+    /// The handlers build theirs with `configured(environment:logger:)`; this default (the process environment's CA
+    /// bundle) serves tests and tools.
     public init(caBundle: String? = CABundle.resolve(environment: ProcessEnvironment.current),
                 maxConnectionsPerHost: Int = 8, maxBodyBytes: Int = 64 * 1024 * 1024, logger: Logger? = nil) throws(HTTPError) {
         engine = try MultiEngine(caBundle: caBundle, maxConnectionsPerHost: maxConnectionsPerHost, maxBodyBytes: maxBodyBytes)
         self.logger = logger.flatMap { $0.isEnabled(.debug) ? $0 : nil }
+    }
+
+    /// The client a handler runs on, with the CA bundle its settings name (`SSL_CERT_FILE`, else the system's or the
+    /// package's); a client that cannot start is a configuration problem like any other.
+    public static func configured(environment: [String: String], logger: Logger? = nil) throws(ConfigurationProblems) -> HTTPClient {
+        do { return try HTTPClient(caBundle: CABundle.resolve(environment: environment), logger: logger) } catch {
+            throw ConfigurationProblems(["cannot start the HTTP client: \(error)"])
+        }
     }
 
     /// One attempt. A non-2xx status is a response, not an error.

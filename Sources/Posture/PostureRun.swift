@@ -70,7 +70,7 @@ public struct PostureSetup: Sendable {
                 rateWindow: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(maxAttempts: 6, base: .milliseconds(500), cap: .seconds(20)))
         throws(ConfigurationProblems) {
         var problems: [String] = []
-        do { http = try HTTPClient() } catch { throw ConfigurationProblems(["cannot start the HTTP client: \(error)"]) }
+        http = try HTTPClient.configured(environment: env)
         var needsAWS = extraAWS || config.secret.needsAWS || config.sinks.targets.contains { if case .s3 = $0 { return true }; return false }
         if case .s3? = config.reportURI { needsAWS = true }
         if config.sinks.httpToken?.needsAWS == true { needsAWS = true }

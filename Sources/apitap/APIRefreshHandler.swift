@@ -15,8 +15,7 @@ struct APIRefreshHandler: LambdaHandler {
         let env = context.environment
         let (parsed, problems) = StageLoggingSettings.fromEnvironment(env)
         var all = problems
-        let http: HTTPClient
-        do { http = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
+        let http = try HTTPClient.configured(environment: env)
         var aws: AWSClient?
         do { aws = try AWSClient.fromEnvironment(env, http: http) } catch { all += error.problems }
         guard all.isEmpty, let parsed, let aws else { throw ConfigurationError(all) }

@@ -2,6 +2,7 @@
 import AWS
 import LambdaRuntime
 import Core
+import HTTP
 import Pipeline
 import Traffic
 
@@ -13,14 +14,15 @@ actor AWSLogsHandler: LambdaHandler {
 
     init(context: InitContext) throws {
         let config = try TrafficSetup.configuration(context.environment)
-        let filter: TransactionFilter
-        filter = config.filter
-        processor = SubscriptionProcessor(region: config.region, accountId: config.accountId, filter: filter,
+        processor = SubscriptionProcessor(region: config.region, accountId: config.accountId, filter: config.filter,
                                           maxBatchBytes: config.maxBatchBytes, maxBatchTransactions: config.maxBatchTransactions,
                                           encoding: config.encoding(toolVersion: ApitapVersion.current),
                                           incompleteMaxAgeSeconds: config.incompleteMaxAgeSeconds)
-        // The AWS client resolves UAP_CLIENT_SECRET_ARN (the deployed function has no secret in its environment).
-        sink = try TrafficSetup.sink(config, logger: context.logger, aws: try TrafficSetup.awsClient(context.environment))
+        // One HTTP client for AWS and UAP. The AWS client resolves UAP_CLIENT_SECRET_ARN (the deployed function has no
+        // secret in its environment).
+        let http = try HTTPClient.configured(environment: context.environment, logger: context.logger)
+        sink = try TrafficSetup.sink(config, http: http, logger: context.logger,
+                                     aws: try TrafficSetup.awsClient(context.environment, http: http))
         marginMs = Int64(config.deadlineMarginSeconds) * 1000
     }
 

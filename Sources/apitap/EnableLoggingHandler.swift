@@ -15,7 +15,7 @@ struct EnableLoggingHandler: LambdaHandler {
 
     init(context: InitContext) throws {
         environment = context.environment
-        do { http = try HTTPClient() } catch { throw ConfigurationError(["cannot start the HTTP client: \(error)"]) }
+        http = try HTTPClient.configured(environment: environment)
     }
 
     func handle(_ event: [UInt8], context: InvocationContext) async throws -> [UInt8] {

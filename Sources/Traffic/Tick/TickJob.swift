@@ -27,7 +27,9 @@ public struct TickJob: Sendable {
     public init(environment env: [String: String], logger: Logger, defaultStateURI: StateURI? = nil, dryRun: Bool = false)
         throws(ConfigurationProblems) {
         config = try TrafficSetup.configuration(env)
-        let aws = try TrafficSetup.awsClient(env, logger: logger)
+        // One HTTP client (one curl multi thread) for AWS, UAP and the Anypoint archive.
+        let http = try HTTPClient.configured(environment: env, logger: logger)
+        let aws = try TrafficSetup.awsClient(env, http: http, logger: logger)
         guard let state = config.stateURI ?? defaultStateURI else {
             throw ConfigurationProblems(["STATE_URI is not set (s3://bucket/prefix in Lambda, file:///path locally)"])
         }
@@ -60,8 +62,6 @@ public struct TickJob: Sendable {
         flexGroups = config.flex.source == .cloudwatch
             ? FlexLogGroupSource(config.flex.logGroups, logs: CloudWatchLogsClient(aws), cacheSeconds: config.apiListCacheSeconds) : nil
         if let archive = config.flex.archive {
-            let http: HTTPClient
-            do { http = try HTTPClient() } catch { throw ConfigurationProblems(["cannot start the HTTP client: \(error)"]) }
             guard let secret = archive.secret.source(aws: aws) else {
                 throw ConfigurationProblems(["ANYPOINT_CLIENT_SECRET_ARN needs AWS credentials and a region"])
             }
@@ -76,7 +76,7 @@ public struct TickJob: Sendable {
             sink = DryRunSink()
             sinkKind = .dryRun
         } else {
-            sink = try TrafficSetup.sink(config, logger: logger, aws: aws)
+            sink = try TrafficSetup.sink(config, http: http, logger: logger, aws: aws)
             if case .ndjson = config.delivery { sinkKind = .ndjson } else { sinkKind = .uap }
         }
         // One budget for the life of the sandbox: FilterLogEvents' quota is per account and region.

@@ -14,13 +14,12 @@ public enum TrafficSetup {
     }
 
     /// The sink the configuration names: UAP (with its token provider) or NDJSON. `aws` resolves a secret ARN.
-    public static func sink(_ config: TrafficConfiguration, logger: Logger, aws: AWSClient? = nil) throws(ConfigurationProblems) -> any BatchSink {
+    public static func sink(_ config: TrafficConfiguration, http client: HTTPClient, logger: Logger,
+                            aws: AWSClient? = nil) throws(ConfigurationProblems) -> any BatchSink {
         switch config.delivery {
         case .ndjson(let path):
             do { return try NDJSONSink(path: path) } catch { throw ConfigurationProblems([error.description]) }
         case .uap(let uap):
-            let client: HTTPClient
-            do { client = try HTTPClient(logger: logger) } catch { throw ConfigurationProblems(["cannot start the HTTP client: \(error)"]) }
             var tokens: ClientCredentialsTokenProvider?
             if uap.authEnabled, let tokenURL = uap.tokenURL, let clientID = uap.clientID, let secret = uap.secret {
                 tokens = ClientCredentialsTokenProvider(service: "UAP", client: client, tokenURL: tokenURL, clientID: clientID,
@@ -40,22 +39,15 @@ public enum TrafficSetup {
         return source
     }
 
-    /// The AWS client, logging each retry at INFO (with its reason and wait) and each request at DEBUG.
-    public static func awsClient(_ env: [String: String], logger: Logger? = nil) throws(ConfigurationProblems) -> AWSClient {
-        do {
-            let http = try HTTPClient(logger: logger)
-            var client = try AWSClient.fromEnvironment(env, http: http)
-            if let logger {
-                client.onRetry = { error, wait in
-                    logger.info("AWS call will be retried", [("service", .string(error.service)), ("operation", .string(error.operation)),
-                                                             ("reason", .string(error.code)), ("waitMs", .int(wait.milliseconds))])
-                }
+    /// The AWS client on `http`, logging each retry at INFO (with its reason and wait) and each request at DEBUG.
+    public static func awsClient(_ env: [String: String], http: HTTPClient, logger: Logger? = nil) throws(ConfigurationProblems) -> AWSClient {
+        var client = try AWSClient.fromEnvironment(env, http: http)
+        if let logger {
+            client.onRetry = { error, wait in
+                logger.info("AWS call will be retried", [("service", .string(error.service)), ("operation", .string(error.operation)),
+                                                         ("reason", .string(error.code)), ("waitMs", .int(wait.milliseconds))])
             }
-            return client
-        } catch let e as ConfigurationProblems {
-            throw e
-        } catch {
-            throw ConfigurationProblems(["cannot start the AWS client: \(error)"])
         }
+        return client
     }
 }
